@@ -1,0 +1,1 @@
+"""The ``xpm-bench`` command line (typer)."""
