@@ -1,9 +1,9 @@
 """xpm-bench: generate and score populations of diverse cooperative partners.
 
-    import xpm_bench
-    env = xpm_bench.make("MPPMR-v0", num_envs=1024)      # batched torch env
-    penv = xpm_bench.make_parallel("MPPMR-v0")           # PettingZoo ParallelEnv
-    genv = xpm_bench.make_single_agent("MPPMR-v0", partner=policy)   # Gymnasium Env
+import xpm_bench
+env = xpm_bench.make("MPPMR-v0", num_envs=1024)      # batched torch env
+penv = xpm_bench.make_parallel("MPPMR-v0")           # PettingZoo ParallelEnv
+genv = xpm_bench.make_single_agent("MPPMR-v0", partner=policy)   # Gymnasium Env
 """
 
 from __future__ import annotations
@@ -32,7 +32,9 @@ def make_single_agent(
     """
     from xpm_bench.envs.wrappers import SingleAgentView
 
-    return SingleAgentView(make(env_id, num_envs=1, **kwargs), partner, seat=seat, render_mode=render_mode)
+    return SingleAgentView(
+        make(env_id, num_envs=1, **kwargs), partner, seat=seat, render_mode=render_mode
+    )
 
 
 __all__ = [

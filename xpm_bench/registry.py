@@ -18,7 +18,9 @@ from typing import Any
 
 from xpm_bench.errors import EnvArgumentError, UnknownEnvError
 
-ID_PATTERN = re.compile(r"^(?P<name>[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z][A-Za-z0-9]*)?)-v(?P<version>\d+)$")
+ID_PATTERN = re.compile(
+    r"^(?P<name>[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z][A-Za-z0-9]*)?)-v(?P<version>\d+)$"
+)
 
 # Keyword arguments every batched env takes, handled by ``make`` itself.
 BATCH_KWARGS = ("num_envs", "device")
@@ -90,7 +92,9 @@ def register(
     parse_id(id)
     if id in registry:
         raise ValueError(f"environment id {id!r} is already registered")
-    env_spec = EnvSpec(id=id, entry_point=entry_point, kwargs=dict(kwargs or {}), description=description)
+    env_spec = EnvSpec(
+        id=id, entry_point=entry_point, kwargs=dict(kwargs or {}), description=description
+    )
     registry[id] = env_spec
     return env_spec
 

@@ -70,11 +70,16 @@ def play_pairs(
             finished |= newly
     shape = (n_pairs, episodes)
     return EpisodeBatch(
-        returns.view(*shape, 2), lengths.view(shape), events.view(*shape, 2, -1), terminated.view(shape)
+        returns.view(*shape, 2),
+        lengths.view(shape),
+        events.view(*shape, 2, -1),
+        terminated.view(shape),
     )
 
 
-def _rows_by_policy(pairs, episodes: int, device) -> dict[tuple[int, int], tuple[Policy, torch.Tensor]]:
+def _rows_by_policy(
+    pairs, episodes: int, device
+) -> dict[tuple[int, int], tuple[Policy, torch.Tensor]]:
     """Group copy indices by (policy identity, seat) so each policy acts once per seat per step."""
     rows: dict[tuple[int, int], list[int]] = {}
     policies: dict[int, Policy] = {}
@@ -93,8 +98,13 @@ def _initial_carry(policy: Policy, batch: int) -> Any:
     return reset_carry(batch) if reset_carry else None
 
 
-def cross_play_returns(env_id: str, policies: Sequence[Policy], episodes: int = 1, seed: int = 0,
-                       env_kwargs: dict[str, Any] | None = None) -> torch.Tensor:
+def cross_play_returns(
+    env_id: str,
+    policies: Sequence[Policy],
+    episodes: int = 1,
+    seed: int = 0,
+    env_kwargs: dict[str, Any] | None = None,
+) -> torch.Tensor:
     """``[M, M]`` mean team return with policy ``i`` in seat 0 and policy ``j`` in seat 1."""
     m = len(policies)
     pairs = [(policies[i], policies[j]) for i in range(m) for j in range(m)]

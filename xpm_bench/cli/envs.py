@@ -12,7 +12,9 @@ from rich.table import Table
 from xpm_bench.cli.common import console
 from xpm_bench.registry import make, registered_ids, spec
 
-app = typer.Typer(help="List, inspect and roll out the registered environments.", no_args_is_help=True)
+app = typer.Typer(
+    help="List, inspect and roll out the registered environments.", no_args_is_help=True
+)
 
 
 @app.command("list")
@@ -24,8 +26,13 @@ def list_envs() -> None:
     for env_id in registered_ids():
         env = make(env_id)
         table.add_row(
-            env_id, str(env.num_players), "x".join(map(str, env.observation_shape)),
-            str(env.num_actions), str(env.horizon), str(env.num_events), spec(env_id).description,
+            env_id,
+            str(env.num_players),
+            "x".join(map(str, env.observation_shape)),
+            str(env.num_actions),
+            str(env.horizon),
+            str(env.num_events),
+            spec(env_id).description,
         )
     console.print(table)
 
@@ -38,7 +45,9 @@ def show(env_id: Annotated[str, typer.Argument(help="A registered id, e.g. MPPMR
     env.reset(seed=0)
     console.print(f"[bold]{env_id}[/bold]  {env_spec.description}")
     console.print(f"entry point: {env_spec.entry_point}")
-    console.print(f"keyword arguments: {env.env_kwargs}  (accepted: {', '.join(env_spec.accepted_kwargs())})")
+    console.print(
+        f"keyword arguments: {env.env_kwargs}  (accepted: {', '.join(env_spec.accepted_kwargs())})"
+    )
     console.print(f"observation: {tuple(env.observation_shape)} {env.observation_dtype}")
     console.print(f"actions ({env.num_actions}): {', '.join(env.action_names)}")
     console.print(f"horizon: {env.horizon}   reward weight sets: {', '.join(env.reward_sets)}")

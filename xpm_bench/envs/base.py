@@ -64,7 +64,9 @@ class BatchedEnv(ABC):
     spec: Any = None
     env_kwargs: dict[str, Any] = {}
 
-    def __init__(self, num_envs: int, device: str | torch.device, horizon: int, reward_weights: Any):
+    def __init__(
+        self, num_envs: int, device: str | torch.device, horizon: int, reward_weights: Any
+    ):
         if horizon < 1:
             raise EnvArgumentError(f"horizon must be >= 1, got {horizon}")
         self.num_envs = int(num_envs)
@@ -178,8 +180,12 @@ class BatchedEnv(ABC):
                 )
             current.copy_(value)
         self.t.copy_(torch.as_tensor(state["t"], device=self.device))
-        self._episode_return.copy_(state.get("episode_return", torch.zeros_like(self._episode_return)))
-        self._episode_events.copy_(state.get("episode_events", torch.zeros_like(self._episode_events)))
+        self._episode_return.copy_(
+            state.get("episode_return", torch.zeros_like(self._episode_return))
+        )
+        self._episode_events.copy_(
+            state.get("episode_events", torch.zeros_like(self._episode_events))
+        )
 
     def render(self, mode: str = "ansi", index: int = 0) -> str | np.ndarray:
         """Draw copy ``index``: ``"ansi"`` gives a string, ``"rgb_array"`` an ``[H, W, 3]`` uint8 array."""
@@ -187,7 +193,9 @@ class BatchedEnv(ABC):
             return self.render_ansi(index)
         if mode == "rgb_array":
             return self.render_rgb(index)
-        raise EnvArgumentError(f"unknown render mode {mode!r}; accepted: {', '.join(self.render_modes)}")
+        raise EnvArgumentError(
+            f"unknown render mode {mode!r}; accepted: {', '.join(self.render_modes)}"
+        )
 
     def close(self) -> None:
         """Nothing to release; present for API symmetry with Gymnasium."""

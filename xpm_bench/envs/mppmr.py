@@ -77,7 +77,9 @@ def build_layout(n_landmarks: int = 4, n_lanes: int = 2, lane_length: int = 2) -
     if not 1 <= n_landmarks <= len(ARM_DIRECTIONS):
         raise EnvArgumentError(f"n_landmarks must be in 1..4, got {n_landmarks}")
     if n_lanes < 1 or lane_length < 1:
-        raise EnvArgumentError(f"n_lanes and lane_length must be >= 1, got {n_lanes}, {lane_length}")
+        raise EnvArgumentError(
+            f"n_lanes and lane_length must be >= 1, got {n_lanes}, {lane_length}"
+        )
     split = max(n_lanes + 1, 3)  # distance of the split corridor; keeps arms from touching
     reach = split + lane_length + 2  # distance of the landmark from the hub centre
     size = 2 * reach + 1
@@ -90,7 +92,9 @@ def build_layout(n_landmarks: int = 4, n_lanes: int = 2, lane_length: int = 2) -
         dx, dy = ARM_DIRECTIONS[k]
         ex, ey = -dy, dx  # perpendicular to the arm
 
-        def at(a: int, o: int, dx: int = dx, dy: int = dy, ex: int = ex, ey: int = ey) -> tuple[int, int]:
+        def at(
+            a: int, o: int, dx: int = dx, dy: int = dy, ex: int = ex, ey: int = ey
+        ) -> tuple[int, int]:
             return (a * dx + o * ex, a * dy + o * ey)
 
         for a in range(2, split):
@@ -214,13 +218,23 @@ class MPPMREnv(BatchedEnv):
 
     def render_rgb(self, index: int = 0, cell_px: int = 16) -> np.ndarray:
         layout = self.layout
-        colours = {"wall": (40, 40, 48), "open": (230, 230, 220), "lane": (200, 215, 235),
-                   "landmark": (250, 200, 60)}
+        colours = {
+            "wall": (40, 40, 48),
+            "open": (230, 230, 220),
+            "lane": (200, 215, 235),
+            "landmark": (250, 200, 60),
+        }
         h, w = layout.grid.shape
         img = np.zeros((h, w, 3), dtype=np.uint8)
         img[:] = colours["wall"]
         for cell, (x, y) in enumerate(layout.cells):
-            name = "landmark" if layout.landmark_of[cell] >= 0 else "lane" if layout.lane_of[cell] >= 0 else "open"
+            name = (
+                "landmark"
+                if layout.landmark_of[cell] >= 0
+                else "lane"
+                if layout.lane_of[cell] >= 0
+                else "open"
+            )
             img[y, x] = colours[name]
         img = img.repeat(cell_px, 0).repeat(cell_px, 1)
         seat_colours = ((40, 90, 220), (230, 90, 30))

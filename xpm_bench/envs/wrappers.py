@@ -40,8 +40,11 @@ class ParallelView(ParallelEnv):
         self.possible_agents = list(AGENTS)
         self.agents: list[str] = []
         self.render_mode = render_mode
-        self.metadata = {"name": env.env_id or type(env).__name__, "render_modes": ["ansi", "rgb_array"],
-                         "is_parallelizable": True}
+        self.metadata = {
+            "name": env.env_id or type(env).__name__,
+            "render_modes": ["ansi", "rgb_array"],
+            "is_parallelizable": True,
+        }
         self._obs_space = observation_space(env)
         self._act_space = spaces.Discrete(env.num_actions)
 
@@ -96,7 +99,9 @@ class SingleAgentView(gymnasium.Env):
 
     metadata = {"render_modes": ["ansi", "rgb_array"]}
 
-    def __init__(self, env: BatchedEnv, partner: Any, seat: int | str = 0, render_mode: str | None = None):
+    def __init__(
+        self, env: BatchedEnv, partner: Any, seat: int | str = 0, render_mode: str | None = None
+    ):
         if env.num_envs != 1:
             raise EnvArgumentError(f"SingleAgentView needs num_envs=1, got {env.num_envs}")
         if seat not in (0, 1, "random"):
@@ -134,7 +139,13 @@ class SingleAgentView(gymnasium.Env):
         last = info["final_obs"] if done else obs
         self._obs = obs
         step_info = {"events": info["events"][0, self.seat].cpu().numpy(), "seat": self.seat}
-        return last[0, self.seat].cpu().numpy(), float(reward[0, self.seat]), bool(term[0]), bool(trunc[0]), step_info
+        return (
+            last[0, self.seat].cpu().numpy(),
+            float(reward[0, self.seat]),
+            bool(term[0]),
+            bool(trunc[0]),
+            step_info,
+        )
 
     def render(self):
         if self.render_mode is None:
