@@ -28,7 +28,9 @@ def test_unknown_version_lists_registered_versions():
 
 
 def test_unknown_keyword_lists_accepted():
-    with pytest.raises(EnvArgumentError, match=r"does not accept keyword\(s\) lanes; accepted: .*n_lanes"):
+    with pytest.raises(
+        EnvArgumentError, match=r"does not accept keyword\(s\) lanes; accepted: .*n_lanes"
+    ):
         xpm_bench.make("MPPMR-v0", lanes=3)
 
 

@@ -40,7 +40,11 @@ def test_conventions_take_their_lane_and_reach_their_landmark(agents):
     for n, (k, p) in enumerate(agents):
         events = batch.events[n, 0]  # [2, E]
         for seat in range(2):
-            lanes = {names[e] for e in range(len(names)) if names[e].startswith("lane") and events[seat, e] > 0}
+            lanes = {
+                names[e]
+                for e in range(len(names))
+                if names[e].startswith("lane") and events[seat, e] > 0
+            }
             assert lanes == {f"lane_{k}_{p}"}
             assert events[seat, names.index(f"landmark_{k}")] == 1
             assert events[seat, names.index("rendezvous")] == 1
@@ -93,7 +97,9 @@ def test_observation_encodes_cells_and_time():
     assert obs[0, 0, -1] == pytest.approx(1 / 16)
 
 
-@pytest.mark.parametrize("n_landmarks,n_lanes,lane_length", [(1, 1, 1), (2, 3, 2), (4, 4, 3), (3, 2, 1)])
+@pytest.mark.parametrize(
+    "n_landmarks,n_lanes,lane_length", [(1, 1, 1), (2, 3, 2), (4, 4, 3), (3, 2, 1)]
+)
 def test_other_geometries_keep_the_conventions(n_landmarks, n_lanes, lane_length):
     kwargs = dict(n_landmarks=n_landmarks, n_lanes=n_lanes, lane_length=lane_length, horizon=40)
     env = xpm_bench.make(ENV, **kwargs)

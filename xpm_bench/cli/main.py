@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 from typing import Annotated
 
-import click
 import typer
 
 from xpm_bench import __version__
@@ -42,20 +41,16 @@ def root(
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the CLI; user errors print one line and exit with code 2."""
+    """Run the CLI; user errors print one line and exit with code 2.
+
+    Typer's standalone mode already turns usage errors into exit code 2 and Ctrl-C into 1;
+    our own errors propagate out of it and are reported here.
+    """
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=argv)
     except XpmBenchError as error:
         err_console.print(f"[red]error:[/red] {error}", highlight=False)
         sys.exit(error.exit_code)
-    except click.exceptions.Abort:
-        err_console.print("aborted")
-        sys.exit(130)
-    except click.ClickException as error:
-        error.show()
-        sys.exit(error.exit_code)
-    except click.exceptions.Exit as exit_:
-        sys.exit(exit_.exit_code)
 
 
 if __name__ == "__main__":
