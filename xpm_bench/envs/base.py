@@ -58,6 +58,8 @@ class BatchedEnv(ABC):
     state_keys: tuple[str, ...] = ()
     render_modes: tuple[str, ...] = ("ansi", "rgb_array")
     validate_actions: bool = True
+    # False: finished copies stay in their final state until reset() (rendering, debugging)
+    autoreset: bool = True
 
     # set by registry.make
     env_id: str = ""
@@ -151,6 +153,8 @@ class BatchedEnv(ABC):
         info["episode_return"] = self._episode_return.clone()
         info["episode_length"] = self.t.clone()
         info["episode_events"] = self._episode_events.clone()
+        if not self.autoreset:
+            return obs
         self._reset_where(done)
         self.t[done] = 0
         self._episode_return[done] = 0.0
