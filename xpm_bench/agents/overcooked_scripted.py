@@ -192,12 +192,15 @@ class OvercookedCook:
     rows of a batch may use different layouts; tables are cached per static map.
     """
 
-    def __init__(self, role: str = "full", name: str | None = None, seed: int = 0):
+    def __init__(
+        self, role: str = "full", name: str | None = None, seed: int = 0, patience: int = 4
+    ):
         if role not in ROLES:
             raise ValueError(f"unknown cook role {role!r}; accepted: {', '.join(ROLES)}")
         self.role = role
         self.name = name or f"{role}-cook"
         self.seed = seed
+        self.patience = patience
         self.generator = torch.Generator().manual_seed(seed)
         self._tables: dict[bytes, LayoutTables] = {}
 
@@ -206,8 +209,10 @@ class OvercookedCook:
         self.generator.manual_seed(seed)
 
     def reset_carry(self, batch: int) -> None:
-        """The carry starts empty; it then holds ``(last cell, whether the last action was a
-        step meant to change cell)`` so a cook notices when a collision stopped it."""
+        """The carry starts empty (None). It then holds ``(last cell, walking, waited)``:
+        whether the last action was a step meant to change cell (so the cook notices when a
+        collision stopped it), and how many steps it has waited for a partner that blocks its
+        job."""
         return None
 
     def act(self, obs: Tensor, carry: Any = None) -> tuple[Tensor, Any]:
@@ -216,30 +221,36 @@ class OvercookedCook:
         if obs.ndim != 4 or obs.shape[1] != NUM_CHANNELS:
             raise ValueError(f"expected obs of shape [B, 26, W, H], got {tuple(obs.shape)}")
         obs = obs.float()
-        b = obs.shape[0]
+        b, device = obs.shape[0], obs.device
         own = obs[:, SELF_LOC].flatten(1).argmax(dim=1)
+        fresh = carry is None or carry[0].shape != own.shape
+        waited = torch.zeros(b, dtype=torch.int64, device=device) if fresh else carry[2]
         static = obs[:, STATIC_CHANNELS] > 0
         first = static[0]
         if bool((static == first).all()):
-            action, walking = self._act_layout(obs, self._layout_tables(first, obs.device))
+            tables = self._layout_tables(first, device)
+            action, walking, waited = self._act_layout(obs, tables, waited)
         else:
-            action = torch.empty(b, dtype=torch.int64, device=obs.device)
-            walking = torch.empty(b, dtype=torch.bool, device=obs.device)
+            action = torch.empty(b, dtype=torch.int64, device=device)
+            walking = torch.empty(b, dtype=torch.bool, device=device)
+            waited = waited.clone()
             keys = static.flatten(1)
             for key in torch.unique(keys, dim=0):  # rows grouped by layout
                 rows = (keys == key).all(dim=1)
-                tables = self._layout_tables(static[rows][0], obs.device)
-                action[rows], walking[rows] = self._act_layout(obs[rows], tables)
-        if carry is not None and carry[0].shape == own.shape:
+                tables = self._layout_tables(static[rows][0], device)
+                action[rows], walking[rows], waited[rows] = self._act_layout(
+                    obs[rows], tables, waited[rows]
+                )
+        if not fresh:
             # A step that should have changed cell but did not: the partner moved into the same
             # cell (both stay). A random move breaks the tie, which a deterministic rule that
             # both cooks follow could repeat forever.
-            collided = carry[1] & (carry[0].to(own.device) == own)
+            collided = carry[1] & (carry[0].to(device) == own)
             if bool(collided.any()):
-                noise = torch.randint(5, (b,), generator=self.generator).to(obs.device)
+                noise = torch.randint(5, (b,), generator=self.generator).to(device)
                 action = torch.where(collided, noise, action)
                 walking = walking & ~collided
-        return action, (own, walking)
+        return action, (own, walking, waited)
 
     # ------------------------------------------------------------------ tables
     def _layout_tables(self, static: Tensor, device: torch.device) -> LayoutTables:
@@ -255,8 +266,15 @@ class OvercookedCook:
         return tables
 
     # ---------------------------------------------------------------- decision
-    def _act_layout(self, obs: Tensor, tables: LayoutTables) -> tuple[Tensor, Tensor]:
-        """``(action[B], walking[B])``: walking marks steps meant to change cell."""
+    def _act_layout(
+        self, obs: Tensor, tables: LayoutTables, waited: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """``(action[B], walking[B], waited[B])`` for rows that share one layout.
+
+        The cook picks its job as if the partner were not in the way. If the partner cuts off
+        every target of that job, it waits up to ``patience`` steps for the partner to move on,
+        then takes the best job it can do with the partner where it stands.
+        """
         b = obs.shape[0]
         rows = torch.arange(b, device=obs.device)
         grid = obs.flatten(2)  # [B, 26, C]
@@ -265,7 +283,16 @@ class OvercookedCook:
         facing = grid[rows, SELF_ORIENTATION, :][rows, :, own].argmax(dim=1)
         reach = tables.free_dist[own] < UNREACHABLE  # [B, C] reachable in an empty kitchen
         dist = tables.dist[partner, own]  # [B, C] avoiding the partner's cell
-        goal, interact = self._goal(grid, own, partner, reach, dist < UNREACHABLE, tables)
+        reach_now = dist < UNREACHABLE
+        goal, interact = self._goal(grid, own, partner, reach, tables)
+        blocked = goal.any(dim=1) & ~(goal & reach_now).any(dim=1)
+        patient = blocked & (waited < self.patience)
+        detour = blocked & ~patient
+        if bool(detour.any()):
+            goal_now, interact_now = self._goal(grid, own, partner, reach_now, tables)
+            goal = torch.where(detour[:, None], goal_now, goal)
+            interact = torch.where(detour, interact_now, interact)
+        goal = goal & reach_now
         target = dist.masked_fill(~goal, UNREACHABLE + 1).argmin(dim=1)
         has_goal = goal.any(dim=1)
         step = tables.move[partner, own, target]
@@ -273,8 +300,9 @@ class OvercookedCook:
         on_spot = torch.where(interact, INTERACT, STAY)
         action = torch.where(at_goal & (facing == step), on_spot, step)
         action = torch.where(has_goal, action, torch.full_like(action, STAY))
-        walking = has_goal & ~at_goal & (action < STAY)
-        return action, walking
+        walking = has_goal & ~at_goal
+        waited = torch.where(blocked, waited + patient.long(), torch.zeros_like(waited))
+        return action, walking, waited
 
     def _goal(
         self,
@@ -282,15 +310,10 @@ class OvercookedCook:
         own: Tensor,
         partner: Tensor,
         reach: Tensor,
-        reach_now: Tensor,
         tables: LayoutTables,
     ) -> tuple[Tensor, Tensor]:
-        """``([B, C] bool target cells, [B] bool interact on arrival)`` by the role's priorities.
-
-        ``reach`` says what the layout lets this cook reach at all (it decides whether the cook
-        hands items over); ``reach_now`` what it can reach with the partner where it stands, so
-        a partner parked by a pot makes the cook turn to another job instead of waiting.
-        """
+        """``([B, C] bool target cells, [B] bool interact on arrival)`` by the role's priorities,
+        among the cells in ``reach`` (``[B, C]``)."""
         b = grid.shape[0]
         rows = torch.arange(b, device=grid.device)
         at_own = grid[rows, :, own]  # [B, 26]: what sits on the ego cell (held object)
@@ -316,7 +339,8 @@ class OvercookedCook:
         empty_counter = counter & (grid[:, OBJECT_CHANNELS].sum(dim=1) == 0)
         pass_counter = tables.pass_counters[own] & empty_counter
 
-        reach_pot = (pot & reach).any(dim=1)
+        # whether the layout lets this cook reach a pot at all (else it hands items over)
+        reach_pot = (pot & (tables.free_dist[own] < UNREACHABLE)).any(dim=1)
         onions_wanted = ((SOUP_ONIONS - in_pot) * needs_onion).sum(dim=1)
         # A cook at the pots fetches onions the partner is not already carrying; a cook that
         # hands onions over also counts the ones waiting on counters, so it does not flood them.
@@ -377,7 +401,7 @@ class OvercookedCook:
         # (an idle cook on the only cell next to a pot would block the kitchen).
         rest = grid[:, DISH_DISPENSER] if self.role == "plate" else grid[:, ONION_DISPENSER]
         rules += [(yes, rest > 0, False), (yes, counter, False)]
-        return _first_available(rules, reach_now, yes)
+        return _first_available(rules, reach, yes)
 
 
 def _first_available(
