@@ -67,9 +67,10 @@ def observe(mdp, state) -> list[torch.Tensor]:
     return [torch.as_tensor(np.transpose(e, (2, 0, 1))[None], dtype=torch.float32) for e in encoded]
 
 
-def play(layout: str, policies, steps: int = HORIZON) -> tuple[int, list]:
-    """Soups delivered by ``policies`` (seat 0, seat 1) in ``steps`` steps; also the states."""
-    mdp = classic_mdp(layout)
+def play(layout: str, policies, steps: int = HORIZON, classic: bool = True) -> tuple[int, list]:
+    """Soups delivered by ``policies`` (seat 0, seat 1) in ``steps`` steps; also the states.
+    ``classic=False`` plays the unmodified 1.1.0 rule."""
+    mdp = classic_mdp(layout) if classic else OvercookedGridworld.from_layout_name(layout)
     state = mdp.get_standard_start_state()
     carries = [None, None]
     delivered, states = 0, []
@@ -161,6 +162,13 @@ def test_full_cook_alone_delivers(layout, seat, minimum):
 def test_two_full_cooks_deliver_on_every_classic_layout(layout, minimum):
     delivered, _ = play(layout, [OvercookedCook("full"), OvercookedCook("full")], SHORT)
     assert delivered >= minimum
+
+
+def test_cooks_also_start_pots_under_the_1_1_0_rule():
+    # Without the classic rule a full idle pot must be started by an empty-handed interact.
+    cooks = [OvercookedCook("onion"), OvercookedCook("plate")]
+    delivered, _ = play("cramped_room", cooks, SHORT, classic=False)
+    assert delivered >= 3  # measured 5
 
 
 def test_single_role_cooks_cannot_cross_the_forced_coordination_wall():

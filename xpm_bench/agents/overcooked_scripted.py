@@ -71,7 +71,7 @@ class LayoutTables:
             ``target`` avoiding ``partner``'s cell; ``UNREACHABLE`` if there is none.
         move: ``[C partner, C own, C target]`` first action of such a route; at distance 0, the
             direction that faces the target.
-        free_dist, free_move: ``[C own, C target]`` the same ignoring the partner.
+        free_dist: ``[C own, C target]`` the same distance ignoring the partner.
         pass_counters: ``[C own, C]`` bool, counters next to own's floor region and to another
             floor region (where items are handed over).
     """
@@ -79,7 +79,6 @@ class LayoutTables:
     dist: Tensor
     move: Tensor
     free_dist: Tensor
-    free_move: Tensor
     pass_counters: Tensor
 
     def to(self, device: torch.device) -> LayoutTables:
@@ -95,11 +94,10 @@ def build_tables(walkable: np.ndarray, counters: np.ndarray) -> LayoutTables:
     dist = np.full((n, n, n), UNREACHABLE, dtype=np.int64)
     move = np.full((n, n, n), STAY, dtype=np.int64)
     free_dist = np.full((n, n), UNREACHABLE, dtype=np.int64)
-    free_move = np.full((n, n), STAY, dtype=np.int64)
     for target in range(n):
         if floor[target]:
             continue  # only non-floor cells are interaction targets
-        free_dist[:, target], free_move[:, target] = _route(floor, neighbours, target, None)
+        free_dist[:, target] = _route(floor, neighbours, target, None)[0]
         for partner in np.flatnonzero(floor):
             dist[partner, :, target], move[partner, :, target] = _route(
                 floor, neighbours, target, partner
@@ -110,7 +108,6 @@ def build_tables(walkable: np.ndarray, counters: np.ndarray) -> LayoutTables:
         torch.as_tensor(dist),
         torch.as_tensor(move),
         torch.as_tensor(free_dist),
-        torch.as_tensor(free_move),
         torch.as_tensor(pass_counters[region.clip(min=0)] & (region >= 0)[:, None]),
     )
 
