@@ -9,6 +9,7 @@ import typer
 
 from xpm_bench import __version__
 from xpm_bench.cli import envs
+from xpm_bench.cli import holdout as holdout_cli
 from xpm_bench.cli.common import err_console
 from xpm_bench.errors import XpmBenchError
 
@@ -20,6 +21,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(envs.app, name="envs")
+app.add_typer(holdout_cli.app, name="holdout")
 
 
 def _version(value: bool) -> None:

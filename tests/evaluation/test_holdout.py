@@ -1,0 +1,149 @@
+"""Holdout sets: content hash, cache round trip, safe loading, CLI."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from xpm_bench.agents.overcooked_scripted import OvercookedCook
+from xpm_bench.errors import UnknownEnvError
+from xpm_bench.evaluation import holdout as ho
+from xpm_bench.evaluation.crossplay import run_crossplay
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv(ho.CACHE_ENV_VAR, str(tmp_path / "root"))
+    return tmp_path / "root" / "holdout"
+
+
+def network_partner(scale: float = 1.0, dtype=torch.float32) -> ho.PartnerSpec:
+    weights = {"w": (torch.arange(6, dtype=torch.float32).reshape(2, 3) * scale).to(dtype)}
+    return ho.PartnerSpec("net", "sp-population", "some-net", {"hidden": 8}, weights)
+
+
+def test_hash_is_stable_across_rebuilds(tmp_path):
+    first = ho.build_holdout("MPPMR-v0", cache_dir=tmp_path / "a")
+    again = ho.build_holdout("MPPMR-v0", cache_dir=tmp_path / "a", rebuild=True)
+    elsewhere = ho.build_holdout("MPPMR-v0", cache_dir=tmp_path / "b")
+    assert first.content_hash == again.content_hash == elsewhere.content_hash
+    assert first.content_hash.startswith("sha256:") and len(first.content_hash) == 71
+    assert len(first.partners) == 8
+
+
+def test_hash_changes_when_a_partner_changes():
+    base = ho.HoldoutSet("s", "MPPMR-v0", 1, (network_partner(),))
+    changed_param = dataclasses.replace(
+        base, partners=(dataclasses.replace(network_partner(), params={"hidden": 9}),)
+    )
+    changed_weights = dataclasses.replace(base, partners=(network_partner(scale=2.0),))
+    changed_dtype = dataclasses.replace(base, partners=(network_partner(dtype=torch.float64),))
+    changed_version = dataclasses.replace(base, version=2)
+    hashes = {
+        h.content_hash
+        for h in (base, changed_param, changed_weights, changed_dtype, changed_version)
+    }
+    assert len(hashes) == 5
+    assert ho.HoldoutSet("s", "MPPMR-v0", 1, (network_partner(),)).content_hash == base.content_hash
+
+
+def test_cache_round_trip_keeps_weights_and_hash(tmp_path):
+    holdout = ho.HoldoutSet("s", "MPPMR-v0", 3, (network_partner(),), description="d")
+    path = ho.save_holdout(holdout, tmp_path / "x" / "s.pt")
+    loaded = ho.load_holdout(path)
+    assert loaded.content_hash == holdout.content_hash
+    assert loaded.partners[0].params == {"hidden": 8}
+    torch.testing.assert_close(loaded.partners[0].weights["w"], holdout.partners[0].weights["w"])
+    assert list(path.parent.iterdir()) == [path]  # no temp file left behind
+
+
+def test_build_uses_the_cache_and_the_env_var(cache, monkeypatch):
+    built = ho.build_holdout("MPPMR-v0")
+    path = cache / "MPPMR-v0" / "mppmr-scripted-conventions-v1.pt"
+    assert path.exists()
+
+    def fail(self, env_id):
+        raise AssertionError("the recipe ran although a cached set exists")
+
+    monkeypatch.setattr(ho.HoldoutRecipe, "build", fail)
+    assert ho.build_holdout("MPPMR-v0").content_hash == built.content_hash
+    listed = ho.cached_holdouts()
+    assert [(p, h.content_hash) for p, h in listed] == [(path, built.content_hash)]
+
+
+def test_edited_or_unsafe_cache_files_are_rejected(tmp_path):
+    holdout = ho.HoldoutSet("s", "MPPMR-v0", 1, (network_partner(),))
+    data = holdout.to_dict()
+    data["partners"][0]["params_json"] = '{"hidden": 99}'
+    torch.save(data, tmp_path / "edited.pt")
+    with pytest.raises(ho.HoldoutError, match="does not match"):
+        ho.load_holdout(tmp_path / "edited.pt")
+    torch.save({"anything": np.random.default_rng(0)}, tmp_path / "unsafe.pt")
+    with pytest.raises(ho.HoldoutError, match="cannot load"):
+        ho.load_holdout(tmp_path / "unsafe.pt")
+    (tmp_path / "garbage.pt").write_bytes(b"not a torch file")
+    with pytest.raises(ho.HoldoutError, match="cannot load"):
+        ho.load_holdout(tmp_path / "garbage.pt")
+    torch.save({"format_version": 1, "name": "s"}, tmp_path / "partial.pt")
+    with pytest.raises(ho.HoldoutError, match="'env_id'"):
+        ho.load_holdout(tmp_path / "partial.pt")
+
+
+def test_mppmr_holdout_partners_play_the_known_conventions(tmp_path):
+    holdout = ho.build_holdout("MPPMR-v0", cache_dir=tmp_path)
+    names, policies = zip(*holdout.policies())
+    result = run_crossplay("MPPMR-v0", list(policies), episodes=1, names=names)
+    landmark = np.array([int(n[len("landmark")]) for n in names])
+    np.testing.assert_array_equal(result.matrix(), landmark[:, None] == landmark[None, :])
+
+
+def test_overcooked_holdout_is_the_scripted_cooks(tmp_path):
+    holdout = ho.build_holdout("Overcooked-CoordinationRing-v0", cache_dir=tmp_path)
+    assert holdout.partner_names == ["onion-cook", "plate-cook", "full-cook"]
+    policies = dict(holdout.policies())
+    assert isinstance(policies["plate-cook"], OvercookedCook)
+    assert policies["plate-cook"].role == "plate"
+    other = ho.build_holdout("Overcooked-CrampedRoom-v0", cache_dir=tmp_path)
+    assert other.content_hash != holdout.content_hash  # the env id is part of the content
+
+
+def test_unknown_envs_and_recipe_versions():
+    with pytest.raises(ho.HoldoutError, match="families with one"):
+        ho.recipe_for("Foo-v0")
+    with pytest.raises(UnknownEnvError):
+        ho.recipe_for("MPPMR-v7")  # the family is registered, this version is not
+    with pytest.raises(UnknownEnvError, match="classic layouts"):
+        ho.overcooked_scripted_cooks("Overcooked-Random0-v0")
+    current = ho.RECIPES["MPPMR"]
+    with pytest.raises(ValueError, match="higher version"):
+        ho.register_recipe(dataclasses.replace(current, groups=()))
+    with pytest.raises(ho.HoldoutError, match="needs builder"):
+        ho.build_partner(network_partner(), "MPPMR-v0")
+
+
+def run_main(*argv: str) -> int:
+    """Exit code of ``xpm-bench ARGV`` run in-process."""
+    from xpm_bench.cli.main import main
+
+    try:
+        main(list(argv))
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    return 0
+
+
+def test_cli_build_and_list(cache, capsys):
+    assert run_main("holdout", "build", "MPPMR-v0") == 0
+    out = capsys.readouterr().out
+    expected = ho.build_holdout("MPPMR-v0").content_hash
+    assert expected in out and "landmark3-lane1" in out and "written to" in out
+    assert run_main("holdout", "build", "MPPMR-v0") == 0
+    assert "loaded from" in capsys.readouterr().out
+    assert run_main("holdout", "list") == 0
+    out = capsys.readouterr().out
+    assert "mppmr-scripted" in out and "Overcooked" in out
+    assert run_main("holdout", "build", "Nope-v0") == 2
+    assert "no holdout set" in capsys.readouterr().err

@@ -1,0 +1,1 @@
+"""The evaluator: cross-play runs, population metrics and holdout partner sets."""

@@ -1,0 +1,454 @@
+"""Holdout partner sets: versioned, content-hashed, cached on disk.
+
+A holdout set is the list of partners an ego agent is scored against after training. It must
+be identical for everyone who reports a number, so it is
+
+- **defined by a recipe** per environment family (:class:`HoldoutRecipe`): a name, a version
+  and partner groups (functions ``env_id -> [PartnerSpec]``). Changing what a recipe builds
+  means registering it again with a higher version; old versions keep their cache files.
+- **content-hashed**: :attr:`HoldoutSet.content_hash` is a SHA-256 over a canonical JSON of
+  everything that defines the partners (env id, set name and version, and for each partner its
+  name, group, builder, parameters and, for trained partners, the dtype, shape and bytes of
+  every weight tensor). The hash goes into every evaluation result.
+- **cached**: :func:`build_holdout` writes ``<cache>/<env_id>/<name>-v<version>.pt`` (plain
+  tensors, numbers and strings) and later loads it with ``torch.load(weights_only=True)``, so
+  loading never runs code; the stored hash is checked against the recomputed one.
+
+Cache directory: ``$XPM_BENCH_CACHE/holdout`` when the ``XPM_BENCH_CACHE`` environment variable
+is set, else ``~/.cache/xpm-bench/holdout``.
+
+Built-in recipes: MPPMR (every scripted convention agent: each landmark x lane) and Overcooked
+(the scripted cooks of :mod:`xpm_bench.agents.overcooked_scripted`, on the five classic
+layouts). Behaviour-cloned human proxies and self-play holdout populations are further partner
+groups: register a partner builder for their kind (:func:`register_partner_builder`, which
+rebuilds a policy from a spec's parameters and weights) and a new recipe version whose groups
+include them (:func:`register_recipe`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from xpm_bench.agents.base import Policy
+from xpm_bench.errors import UnknownEnvError, XpmBenchError
+from xpm_bench.registry import parse_id, registered_ids, spec
+
+HOLDOUT_FORMAT_VERSION = 1
+CACHE_ENV_VAR = "XPM_BENCH_CACHE"
+
+# The five classic Overcooked layouts, by the variant part of their env id.
+CLASSIC_OVERCOOKED_LAYOUTS = {
+    "CrampedRoom": "cramped_room",
+    "AsymmetricAdvantages": "asymmetric_advantages",
+    "CoordinationRing": "coordination_ring",
+    "ForcedCoordination": "forced_coordination",
+    "CounterCircuit": "counter_circuit_o_1order",
+}
+
+
+class HoldoutError(XpmBenchError, ValueError):
+    """An unknown holdout family, or a cache file that is malformed or does not match."""
+
+
+# ---------------------------------------------------------------------- data types
+@dataclass(frozen=True)
+class PartnerSpec:
+    """Everything that defines one holdout partner.
+
+    Attributes:
+        name: unique within its set, e.g. ``landmark2-lane1`` or ``onion-cook``.
+        group: the partner group, e.g. ``scripted``, ``bc-human-proxy``, ``sp-population``.
+        builder: key in the partner-builder registry that rebuilds the policy.
+        params: JSON-serialisable constructor parameters.
+        weights: named tensors for trained partners (empty for scripted ones).
+    """
+
+    name: str
+    group: str
+    builder: str
+    params: dict[str, Any] = field(default_factory=dict)
+    weights: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    def canonical(self) -> dict[str, Any]:
+        """The hashed description: weights enter as dtype, shape and a digest of their bytes."""
+        return {
+            "name": self.name,
+            "group": self.group,
+            "builder": self.builder,
+            "params": self.params,
+            "weights": {key: _tensor_digest(t) for key, t in sorted(self.weights.items())},
+        }
+
+
+@dataclass(frozen=True)
+class HoldoutSet:
+    """A named, versioned list of partners for one env id; see the module docstring."""
+
+    name: str
+    env_id: str
+    version: int
+    partners: tuple[PartnerSpec, ...]
+    description: str = ""
+
+    @property
+    def content_hash(self) -> str:
+        """``sha256:<hex>`` over the canonical description (stable across rebuilds)."""
+        canonical = {
+            "format_version": HOLDOUT_FORMAT_VERSION,
+            "name": self.name,
+            "env_id": self.env_id,
+            "version": self.version,
+            "partners": [p.canonical() for p in self.partners],
+        }
+        text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), allow_nan=False)
+        return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+    @property
+    def partner_names(self) -> list[str]:
+        return [p.name for p in self.partners]
+
+    def policies(self) -> list[tuple[str, Policy]]:
+        """``(name, policy)`` for every partner, rebuilt with the registered builders."""
+        return [(p.name, build_partner(p, self.env_id)) for p in self.partners]
+
+    def summary(self) -> dict[str, Any]:
+        """What a result records about the set it was scored against."""
+        return {
+            "name": self.name,
+            "env_id": self.env_id,
+            "version": self.version,
+            "content_hash": self.content_hash,
+            "partners": self.partner_names,
+        }
+
+    # ------------------------------------------------------------ serialisation
+    def to_dict(self) -> dict[str, Any]:
+        """Plain tensors, numbers and strings only (loadable with ``weights_only=True``)."""
+        return {
+            "format_version": HOLDOUT_FORMAT_VERSION,
+            "name": self.name,
+            "env_id": self.env_id,
+            "version": self.version,
+            "description": self.description,
+            "content_hash": self.content_hash,
+            "partners": [
+                {
+                    "name": p.name,
+                    "group": p.group,
+                    "builder": p.builder,
+                    "params_json": json.dumps(p.params, sort_keys=True),
+                    "weights": {k: t.detach().cpu().clone() for k, t in p.weights.items()},
+                }
+                for p in self.partners
+            ],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str = "holdout data") -> HoldoutSet:
+        """Rebuild from :meth:`to_dict` output; reject anything malformed, naming the field."""
+        if not isinstance(data, dict):
+            raise HoldoutError(f"{source}: expected a dict, got {type(data).__name__}")
+        version = data.get("format_version")
+        if version != HOLDOUT_FORMAT_VERSION:
+            raise HoldoutError(
+                f"{source}: format_version {version!r} is not {HOLDOUT_FORMAT_VERSION}"
+            )
+        for key, kind in (("name", str), ("env_id", str), ("version", int), ("partners", list)):
+            if not isinstance(data.get(key), kind):
+                raise HoldoutError(f"{source}: field {key!r} missing or not a {kind.__name__}")
+        partners = tuple(
+            _partner_from_dict(p, f"{source}: partners[{i}]")
+            for i, p in enumerate(data["partners"])
+        )
+        holdout = cls(
+            name=data["name"],
+            env_id=data["env_id"],
+            version=data["version"],
+            partners=partners,
+            description=str(data.get("description", "")),
+        )
+        stored = data.get("content_hash")
+        if stored != holdout.content_hash:
+            raise HoldoutError(
+                f"{source}: stored content_hash {stored!r} does not match the content "
+                f"({holdout.content_hash}); the file is corrupt or was edited"
+            )
+        return holdout
+
+
+def _partner_from_dict(data: Any, where: str) -> PartnerSpec:
+    if not isinstance(data, dict):
+        raise HoldoutError(f"{where}: expected a dict")
+    for key in ("name", "group", "builder", "params_json"):
+        if not isinstance(data.get(key), str):
+            raise HoldoutError(f"{where}: field {key!r} missing or not a string")
+    weights = data.get("weights", {})
+    if not isinstance(weights, dict) or not all(
+        isinstance(k, str) and isinstance(t, torch.Tensor) for k, t in weights.items()
+    ):
+        raise HoldoutError(f"{where}: field 'weights' must map names to tensors")
+    try:
+        params = json.loads(data["params_json"])
+    except json.JSONDecodeError as error:
+        raise HoldoutError(f"{where}: field 'params_json' is not JSON ({error})") from None
+    return PartnerSpec(data["name"], data["group"], data["builder"], params, dict(weights))
+
+
+def _tensor_digest(tensor: torch.Tensor) -> dict[str, Any]:
+    flat = tensor.detach().cpu().contiguous().reshape(-1)
+    raw = flat.view(torch.uint8).numpy().tobytes() if flat.numel() else b""
+    return {
+        "dtype": str(tensor.dtype),
+        "shape": list(tensor.shape),
+        "sha256": hashlib.sha256(raw).hexdigest(),
+    }
+
+
+# ---------------------------------------------------------------- partner builders
+PartnerBuilder = Callable[[PartnerSpec, str], Policy]
+PARTNER_BUILDERS: dict[str, PartnerBuilder] = {}
+
+
+def register_partner_builder(name: str, builder: PartnerBuilder) -> None:
+    """Register how to rebuild a partner policy from its spec (and the env id)."""
+    if name in PARTNER_BUILDERS:
+        raise ValueError(f"partner builder {name!r} is already registered")
+    PARTNER_BUILDERS[name] = builder
+
+
+def build_partner(spec: PartnerSpec, env_id: str) -> Policy:
+    """The policy ``spec`` describes, for ``env_id``."""
+    if spec.builder not in PARTNER_BUILDERS:
+        raise HoldoutError(
+            f"partner {spec.name!r} needs builder {spec.builder!r}; registered: "
+            f"{', '.join(sorted(PARTNER_BUILDERS))}"
+        )
+    return PARTNER_BUILDERS[spec.builder](spec, env_id)
+
+
+def _build_mppmr_convention(spec: PartnerSpec, env_id: str) -> Policy:
+    from xpm_bench.agents.base import CellTablePolicy
+    from xpm_bench.envs.mppmr import convention_action_table
+    from xpm_bench.registry import make
+
+    layout = make(env_id).layout
+    table = convention_action_table(layout, spec.params["landmark"], spec.params["lane"])
+    return CellTablePolicy(table, layout.num_cells, name=spec.name)
+
+
+def _build_overcooked_cook(spec: PartnerSpec, env_id: str) -> Policy:
+    from xpm_bench.agents.overcooked_scripted import OvercookedCook
+
+    return OvercookedCook(name=spec.name, **spec.params)
+
+
+register_partner_builder("mppmr-convention", _build_mppmr_convention)
+register_partner_builder("overcooked-cook", _build_overcooked_cook)
+
+
+# ------------------------------------------------------------------------ recipes
+PartnerGroup = Callable[[str], list[PartnerSpec]]
+
+
+@dataclass(frozen=True)
+class HoldoutRecipe:
+    """How to build the holdout set of every env in ``family`` (the id's first part).
+
+    ``groups`` are called in order with the env id; their partners form the set.
+    """
+
+    family: str
+    name: str
+    version: int
+    groups: tuple[PartnerGroup, ...]
+    description: str = ""
+
+    def build(self, env_id: str) -> HoldoutSet:
+        partners = tuple(p for group in self.groups for p in group(env_id))
+        names = [p.name for p in partners]
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            raise HoldoutError(f"holdout {self.name}: duplicated partner names {duplicated}")
+        return HoldoutSet(self.name, env_id, self.version, partners, self.description)
+
+
+RECIPES: dict[str, HoldoutRecipe] = {}
+
+
+def register_recipe(recipe: HoldoutRecipe) -> None:
+    """Make ``recipe`` the current one for its family. A replacement must raise the version,
+    so a cached set is never mistaken for the output of a changed recipe."""
+    current = RECIPES.get(recipe.family)
+    if current is not None and recipe.version <= current.version:
+        raise ValueError(
+            f"holdout recipe for {recipe.family!r} is at version {current.version}; "
+            f"a replacement needs a higher version, got {recipe.version}"
+        )
+    RECIPES[recipe.family] = recipe
+
+
+def env_family(env_id: str) -> tuple[str, str | None]:
+    """``(family, variant)`` of an env id, e.g. ``("Overcooked", "CrampedRoom")``."""
+    name, _ = parse_id(env_id)
+    family, _, variant = name.partition("-")
+    return family, variant or None
+
+
+def recipe_for(env_id: str) -> HoldoutRecipe:
+    """The current recipe for ``env_id``'s family.
+
+    Once any env of the family is registered, ``env_id`` itself must be registered (a typo
+    then gets the registry's suggestions rather than a set for an env that does not exist).
+    """
+    family, _ = env_family(env_id)
+    if any(env_family(known)[0] == family for known in registered_ids()):
+        spec(env_id)
+    if family not in RECIPES:
+        raise HoldoutError(
+            f"no holdout set is defined for {env_id!r}; families with one: "
+            f"{', '.join(sorted(RECIPES))}"
+        )
+    return RECIPES[family]
+
+
+def mppmr_conventions(env_id: str) -> list[PartnerSpec]:
+    """Every scripted MPPMR convention agent (each landmark x lane) of ``env_id``."""
+    from xpm_bench.registry import make
+
+    layout = make(env_id).layout
+    return [
+        PartnerSpec(
+            name=f"landmark{k}-lane{p}",
+            group="scripted",
+            builder="mppmr-convention",
+            params={"landmark": k, "lane": p},
+        )
+        for k in range(layout.n_landmarks)
+        for p in range(layout.n_lanes)
+    ]
+
+
+def overcooked_scripted_cooks(env_id: str) -> list[PartnerSpec]:
+    """The scripted cooks (onion-only, plating-only, full) for a classic Overcooked layout."""
+    from xpm_bench.agents.overcooked_scripted import ROLES
+
+    _, variant = env_family(env_id)
+    if variant not in CLASSIC_OVERCOOKED_LAYOUTS:
+        raise UnknownEnvError(
+            f"no holdout set for {env_id!r}: scripted cooks are defined for the classic "
+            f"layouts {', '.join(f'Overcooked-{v}' for v in CLASSIC_OVERCOOKED_LAYOUTS)}"
+        )
+    return [
+        PartnerSpec(
+            name=f"{role}-cook",
+            group="scripted",
+            builder="overcooked-cook",
+            params={"role": role, "seed": 0, "patience": 4},
+        )
+        for role in ROLES
+    ]
+
+
+register_recipe(
+    HoldoutRecipe(
+        family="MPPMR",
+        name="mppmr-scripted-conventions",
+        version=1,
+        groups=(mppmr_conventions,),
+        description="every scripted convention agent: one per landmark and lane",
+    )
+)
+register_recipe(
+    HoldoutRecipe(
+        family="Overcooked",
+        name="overcooked-classic-holdout",
+        version=1,
+        groups=(overcooked_scripted_cooks,),
+        description=(
+            "scripted cooks (onion-only, plating-only, full); behaviour-cloned human proxies "
+            "and a self-play holdout population join in a later version"
+        ),
+    )
+)
+
+
+# -------------------------------------------------------------------------- cache
+def default_cache_dir() -> Path:
+    """``$XPM_BENCH_CACHE/holdout`` if the variable is set, else ``~/.cache/xpm-bench/holdout``."""
+    root = os.environ.get(CACHE_ENV_VAR)
+    base = Path(root).expanduser() if root else Path.home() / ".cache" / "xpm-bench"
+    return base / "holdout"
+
+
+def cache_path(env_id: str, recipe: HoldoutRecipe, cache_dir: str | Path | None = None) -> Path:
+    directory = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    return directory / env_id / f"{recipe.name}-v{recipe.version}.pt"
+
+
+def build_holdout(
+    env_id: str, cache_dir: str | Path | None = None, rebuild: bool = False
+) -> HoldoutSet:
+    """The holdout set of ``env_id`` under the current recipe, from the cache when present.
+
+    A missing cache file is built and written atomically (temp file, then rename);
+    ``rebuild`` rebuilds and overwrites it. A cache file that fails to load or whose stored
+    hash does not match its content raises :class:`HoldoutError`.
+    """
+    recipe = recipe_for(env_id)
+    path = cache_path(env_id, recipe, cache_dir)
+    if path.exists() and not rebuild:
+        return load_holdout(path)
+    holdout = recipe.build(env_id)
+    save_holdout(holdout, path)
+    return holdout
+
+
+def save_holdout(holdout: HoldoutSet, path: str | Path) -> Path:
+    """Write ``holdout`` to ``path`` atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(holdout.to_dict(), tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def load_holdout(path: str | Path) -> HoldoutSet:
+    """Load a cached holdout set (``weights_only=True``: loading never runs code)."""
+    path = Path(path)
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # unpickling errors come in many types
+        raise HoldoutError(f"cannot load holdout cache {path}: {error}") from None
+    return HoldoutSet.from_dict(data, source=str(path))
+
+
+def cached_holdouts(cache_dir: str | Path | None = None) -> list[tuple[Path, HoldoutSet | str]]:
+    """Every ``.pt`` file under the cache with its set, or the error that loading gave."""
+    directory = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    out: list[tuple[Path, HoldoutSet | str]] = []
+    for path in sorted(directory.glob("*/*.pt")):
+        try:
+            out.append((path, load_holdout(path)))
+        except HoldoutError as error:
+            out.append((path, str(error)))
+    return out
+
+
+def recipes() -> Sequence[HoldoutRecipe]:
+    """The current recipe of every family, by family name."""
+    return [RECIPES[f] for f in sorted(RECIPES)]
