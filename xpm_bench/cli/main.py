@@ -9,6 +9,7 @@ import typer
 
 from xpm_bench import __version__
 from xpm_bench.cli import envs
+from xpm_bench.cli import evaluate as evaluate_cli
 from xpm_bench.cli import holdout as holdout_cli
 from xpm_bench.cli.common import err_console
 from xpm_bench.errors import XpmBenchError
@@ -22,6 +23,8 @@ app = typer.Typer(
 )
 app.add_typer(envs.app, name="envs")
 app.add_typer(holdout_cli.app, name="holdout")
+app.command("evaluate")(evaluate_cli.evaluate)
+app.command("render")(evaluate_cli.render)
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,264 @@
+"""Score one population file under a protocol: the engine behind ``xpm-bench evaluate``.
+
+Steps: load and check the file; play the cross-play matrix (every ordered pair, both seats,
+plus each member with an idle partner); compute the population metrics with bootstrap
+intervals; read the sample cost from the ledger; train an ego agent against the population
+and score it against the env's holdout partners in both seats. The result is a plain,
+versioned, JSON-ready dict.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from xpm_bench import __version__
+from xpm_bench.errors import PopulationFileError
+from xpm_bench.evaluation.crossplay import (
+    CrossPlayResult,
+    evaluation_seed,
+    population_metrics,
+    run_crossplay,
+)
+from xpm_bench.evaluation.holdout import HoldoutSet, build_holdout
+from xpm_bench.evaluation.metrics import bootstrap_ci
+from xpm_bench.evaluation.protocol import Protocol, get_protocol
+from xpm_bench.population import Population, load_population
+from xpm_bench.registry import make
+from xpm_bench.rollout import play_pairs
+from xpm_bench.seeding import child_seed
+
+RESULT_FORMAT_VERSION = 1
+Progress = Callable[[str], None]
+
+
+def evaluate_file(
+    path: str | Path,
+    protocol: str = "default",
+    device: str = "cpu",
+    progress: Progress | None = None,
+    holdout_cache: str | Path | None = None,
+) -> dict[str, Any]:
+    """Evaluate the population stored at ``path``; see the module docstring."""
+    digest = file_digest(path)
+    population = load_population(path)
+    return evaluate_population(population, protocol, device, progress, holdout_cache, digest)
+
+
+def evaluate_population(
+    population: Population,
+    protocol: str | Protocol = "default",
+    device: str = "cpu",
+    progress: Progress | None = None,
+    holdout_cache: str | Path | None = None,
+    population_hash: str = "",
+) -> dict[str, Any]:
+    """Evaluate an in-memory population (``population_hash`` identifies its file)."""
+    say = progress or (lambda message: None)
+    env_id = population.env_id
+    env = check_population_fits_env(population)
+    proto = get_protocol(env_id, protocol) if isinstance(protocol, str) else protocol
+    timings: dict[str, float] = {}
+    names = [m.name for m in population.members]
+
+    start = time.perf_counter()
+    say(f"cross-play: {len(names)}x{len(names)} pairs x {proto.episodes} episodes")
+    policies = population.policies(device=device)
+    crossplay = run_crossplay(
+        env_id,
+        policies,
+        proto.episodes,
+        proto.seed,
+        names,
+        device,
+        population.env_kwargs,
+        proto.max_pairs_per_batch,
+    )
+    metrics = population_metrics(crossplay, proto.tau, proto.n_boot, proto.alpha, proto.seed)
+    timings["crossplay_s"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    holdout = build_holdout(env_id, cache_dir=holdout_cache)
+    timings["holdout_s"] = time.perf_counter() - start
+
+    ego = None
+    if proto.ego_env_steps > 0:
+        start = time.perf_counter()
+        say(f"ego: PPO best response to the population, {proto.ego_env_steps:,} env steps")
+        ego = train_and_score_ego(population, proto, holdout, device, say)
+        timings["ego_s"] = time.perf_counter() - start
+
+    sample_cost, cost_warnings = sample_cost_of(population)
+    return {
+        "result_format_version": RESULT_FORMAT_VERSION,
+        "xpm_bench_version": __version__,
+        "env_id": env_id,
+        "env_kwargs": dict(env.env_kwargs),
+        "population": {
+            "hash": population_hash,
+            "method": population.method,
+            "pop_size": len(names),
+            "member_names": names,
+            "library_version": population.library_version,
+        },
+        "protocol": proto.to_dict(),
+        "evaluation_seed": evaluation_seed(proto.seed),
+        "holdout": {
+            "name": holdout.name,
+            "version": holdout.version,
+            "hash": holdout.content_hash,
+            "partners": holdout.partner_names,
+        },
+        "xp_matrix": crossplay.matrix().tolist(),
+        "metrics": shape_metrics(metrics),
+        "event_profiles": event_profiles(crossplay),
+        "sample_cost": sample_cost,
+        "ego": ego,
+        "warnings": cost_warnings,
+        "timings_s": timings,
+    }
+
+
+def file_digest(path: str | Path) -> str:
+    """``sha256:<hex>`` of a file's bytes (a missing file is a clear error)."""
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise PopulationFileError(f"population file not found: {path}") from None
+    except IsADirectoryError:
+        raise PopulationFileError(f"population path is a directory, not a file: {path}") from None
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def check_population_fits_env(population: Population):
+    """Build the population's env and check every member's input and output sizes match it."""
+    env = make(population.env_id, num_envs=1, **population.env_kwargs)
+    for member in population.members:
+        kwargs = member.arch_kwargs
+        obs_shape = kwargs.get("obs_shape")
+        if obs_shape is not None and tuple(obs_shape) != tuple(env.observation_shape):
+            raise PopulationFileError(
+                f"member {member.name!r} expects observations of shape {tuple(obs_shape)} but "
+                f"{population.env_id} gives {tuple(env.observation_shape)}: the population was "
+                f"made for another environment"
+            )
+        num_actions = kwargs.get("num_actions")
+        if num_actions is not None and int(num_actions) != env.num_actions:
+            raise PopulationFileError(
+                f"member {member.name!r} has {num_actions} actions but {population.env_id} has "
+                f"{env.num_actions}: the population was made for another environment"
+            )
+    return env
+
+
+def shape_metrics(flat: dict[str, Any]) -> dict[str, Any]:
+    """``{name: value, name_ci: [lo, hi]}`` -> ``{name: {"value": v, "ci": [lo, hi]}}``."""
+    shaped: dict[str, Any] = {}
+    for key, value in flat.items():
+        if key.endswith("_ci") or key == "xp_matrix":
+            continue
+        ci = flat.get(f"{key}_ci")
+        shaped[key] = {"value": value, "ci": ci} if ci is not None else value
+    return shaped
+
+
+def event_profiles(crossplay: CrossPlayResult) -> dict[str, Any]:
+    """Mean self-play event counts per member (both players summed): ``[M, E]``."""
+    m = crossplay.num_members
+    sp_events = crossplay.events[np.arange(m), np.arange(m)]  # [M, N, 2, E]
+    counts = sp_events.sum(axis=2).mean(axis=1)
+    return {"event_names": list(crossplay.event_names), "counts": counts.tolist()}
+
+
+def sample_cost_of(population: Population) -> tuple[dict[str, Any] | None, list[str]]:
+    """The ledger's fields, ``env_steps`` first; a population without one gets a warning."""
+    ledger = population.ledger
+    if not ledger:
+        message = "population has no sample-cost ledger: sample cost is unknown"
+        warnings.warn(message, stacklevel=2)
+        return None, [message]
+    ordered = {"env_steps": ledger.get("env_steps")}
+    ordered.update({k: v for k, v in ledger.items() if k != "env_steps"})
+    return ordered, []
+
+
+# ----------------------------------------------------------------------------- ego
+def train_and_score_ego(
+    population: Population, proto: Protocol, holdout: HoldoutSet, device: str, say: Progress
+) -> dict[str, Any]:
+    """Train a PPO best response to the population, then score it against each holdout
+    partner in both seats."""
+    from xpm_bench.generators import sp
+    from xpm_bench.rl.ledger import Ledger
+    from xpm_bench.rl.trainer import train_best_response
+
+    env_id = population.env_id
+    config = dataclasses.replace(sp.preset(proto.ego_preset, env_id), env_steps=proto.ego_env_steps)
+    root = evaluation_seed(proto.seed)
+    ledger = Ledger()
+    ego, _ = train_best_response(
+        env_id,
+        population.policies(device=device),
+        config,
+        seed=child_seed(root, 7),
+        ledger=ledger,
+        device=device,
+        env_kwargs=population.env_kwargs,
+    )
+    say(f"ego: scoring against {len(holdout.partners)} holdout partners")
+    partners = holdout.policies()
+    pairs = [(ego, p) for _, p in partners] + [(p, ego) for _, p in partners]
+    batch = play_pairs(
+        env_id,
+        pairs,
+        proto.episodes,
+        seed=child_seed(root, 8),
+        device=device,
+        env_kwargs=population.env_kwargs,
+    )
+    team = batch.returns.mean(dim=-1).cpu().numpy().astype(float)  # [2K, N]
+    k = len(partners)
+    best = {spec.name: spec.params.get("best_response_return") for spec in holdout.partners}
+    per_partner = {}
+    for i, (name, _) in enumerate(partners):
+        seat0, seat1 = team[i], team[k + i]
+        both = np.concatenate([seat0, seat1])
+        row = {
+            "seat0": _summary(seat0, proto),
+            "seat1": _summary(seat1, proto),
+            "mean": _summary(both, proto),
+        }
+        if best.get(name):
+            row["br_prox"] = float(min(1.0, both.mean() / best[name]))
+        per_partner[name] = row
+    mean_return = float(team.mean())
+    prox = [row["br_prox"] for row in per_partner.values() if "br_prox" in row]
+    return {
+        "train_env_steps": int(ledger.env_steps),
+        "preset": proto.ego_preset,
+        "mean_return": mean_return,
+        "br_prox_iqm": interquartile_mean(prox) if prox else None,
+        "per_partner": per_partner,
+    }
+
+
+def _summary(samples: np.ndarray, proto: Protocol) -> dict[str, Any]:
+    ci = bootstrap_ci(samples, np.mean, n_boot=proto.n_boot, seed=proto.seed, alpha=proto.alpha)
+    return {"value": float(samples.mean()), "ci": [ci.low, ci.high]}
+
+
+def interquartile_mean(values: list[float]) -> float:
+    """Mean of the middle 50% (ZSC-Eval's aggregate): sorted, drop the lowest and highest
+    quarter (fractional ends weighted)."""
+    x = np.sort(np.asarray(values, dtype=float))
+    n = len(x)
+    lo, hi = 0.25 * n, 0.75 * n
+    weights = np.clip(np.minimum(np.arange(1, n + 1), hi) - np.maximum(np.arange(n), lo), 0, None)
+    return float((weights * x).sum() / weights.sum())
