@@ -8,7 +8,10 @@ pools) and lets each worker report its own peak resident memory (``VmHWM``).
 Thread policy, the same for every system: a worker is pinned to ``threads`` CPUs with
 ``os.sched_setaffinity`` before torch or jax is imported (XLA sizes its CPU thread pool from
 the CPUs the process may run on), torch is told ``torch.set_num_threads(threads)``, and the
-OpenMP/MKL variables are set to the same number. The default is 2 threads.
+OpenMP/MKL variables are set to the same number. The default is 2 threads. On a machine
+whose cores are busy with other work, 2 threads can be several times slower than 1 (torch's
+and XLA's worker threads wait on each other while the OS runs something else); pass
+``--threads 1`` there, and read ``machine.load_average_1min`` in the JSON.
 """
 
 from __future__ import annotations
@@ -197,6 +200,9 @@ def machine_info(device: str, threads: int) -> dict[str, Any]:
         if hasattr(os, "sched_getaffinity")
         else None,
         "threads_per_worker": threads,
+        # 1-minute load average when the report is written: above the CPU count, other
+        # processes competed for the cores and the numbers are pessimistic.
+        "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
         "python": platform.python_version(),
         "device": device,
         "versions": {

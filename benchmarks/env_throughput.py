@@ -46,6 +46,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=None, help="timed seconds per point")
     parser.add_argument("--threads", type=int, default=common.DEFAULT_THREADS)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON output path")
+    parser.add_argument("--note", default="", help="free text stored in the JSON (conditions)")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     try:
@@ -132,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         "env_id": args.env_id,
         "created": common.now_iso(),
         "machine": common.machine_info(",".join(devices), args.threads),
+        "note": args.note,
         "settings": {
             "devices": devices,
             "batch_sizes": args.batch_sizes,

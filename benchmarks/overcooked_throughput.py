@@ -228,6 +228,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=None, help="timed seconds per point")
     parser.add_argument("--threads", type=int, default=common.DEFAULT_THREADS)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON output path")
+    parser.add_argument("--note", default="", help="free text stored in the JSON (conditions)")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker is not None:
@@ -434,6 +435,7 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "overcooked_throughput",
         "created": common.now_iso(),
         "machine": common.machine_info(args.device, args.threads),
+        "note": args.note,
         "settings": {
             "device": args.device,
             "layouts": args.layouts,
