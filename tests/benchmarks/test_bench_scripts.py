@@ -140,3 +140,18 @@ def test_overcooked_jaxmarl_point_runs(tmp_path):
     check_timing_row(row, 4)
     assert row["observation_shape"] == [5, 8, 26]  # JaxMARL: (height, width, channels)
     assert row["compile_s"] > 0
+
+
+def test_ours_worker_path_times_a_registered_env():
+    # The Overcooked script's "ours" worker is the generic torch-env worker; run it in-process
+    # on MPPMR-v0 with the spec the script builds, so the path is covered before the
+    # Overcooked engine is registered.
+    bench = load_script("overcooked_throughput.py")
+    args = bench.parse_args(["--quick", "--threads", "1", "--seconds", "0.05"])
+    spec = bench.worker_spec(args, "ours-classic", "cramped_room", 8)
+    assert spec["env_id"] == "OvercookedClassic-CrampedRoom-v0"
+    spec["env_id"] = "MPPMR-v0"
+    result = bench.common.measure_torch_env(spec)
+    check_timing_row(result, 8)
+    spec["env_id"] = "NoSuchEnv-v0"
+    assert bench.common.measure_torch_env(spec)["status"] == "not available"
