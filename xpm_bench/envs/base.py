@@ -114,10 +114,12 @@ class BatchedEnv(ABC):
     def set_reward_weights(self, weights: Any) -> None:
         """Set the weights turning events into rewards (a name, a vector or a [2, 2, E] tensor)."""
         self.reward_weights = self.reward_weight_tensor(weights)
+        self._reward_matrix = self.reward_weights.reshape(NUM_PLAYERS, -1).T.contiguous()
 
     def rewards_from_events(self, events: Tensor) -> Tensor:
         """``Tensor[B, 2, E]`` events -> ``Tensor[B, 2]`` rewards under the current weights."""
-        return torch.einsum("bpe,ipe->bi", events, self.reward_weights)
+        # one matmul: [B, 2*E] @ [2*E, 2] (einsum here was ~50x slower on small batches)
+        return events.reshape(events.shape[0], -1) @ self._reward_matrix
 
     # ------------------------------------------------------------------- API
     def reset(self, seed: int | None = None, options: dict | None = None) -> tuple[Tensor, dict]:
