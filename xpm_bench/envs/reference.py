@@ -54,6 +54,7 @@ HUMAN_DATA_LAYOUTS = {
     "random0": "forced_coordination",
     "random3": "counter_circuit_o_1order",
 }
+HUMAN_POINTS_PER_SOUP = 5
 HUMAN_ACTIONS = {(0, -1): 0, (0, 1): 1, (1, 0): 2, (-1, 0): 3, (0, 0): 4, "INTERACT": 5}
 
 
@@ -181,11 +182,16 @@ def _check_two_players(players: Sequence) -> None:
 
 def parse_state_string(text: str) -> dict:
     """A state dict from its JSON or Python-literal string (the 2019 data uses the latter)."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        pass
-    try:  # fast path for Python literals without quotes inside strings
+    return _parse_literal(text)
+
+
+def _parse_literal(text: str) -> Any:
+    if "'" not in text:
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            return ast.literal_eval(text)
+    try:  # fast path for Python literals whose strings hold no quotes or keywords
         swapped = text.replace("'", '"').replace("None", "null")
         return json.loads(swapped.replace("True", "true").replace("False", "false"))
     except json.JSONDecodeError:
@@ -201,6 +207,8 @@ def to_reference(env_state: dict[str, Any], env: Any = None) -> list[Any]:
     """
     if env is not None:
         layout = env.layout
+    elif isinstance(env_state.get("layout"), Layout):
+        layout = env_state["layout"]
     elif "layout" in env_state:
         layout = load_layout(env_state["layout"])
     else:
@@ -253,23 +261,24 @@ def _row_to_reference(row: dict[str, np.ndarray], t: int, layout: Layout) -> Any
 
 
 # -------------------------------------------------------------------------------- canonical
+def canonical_object(obj: Any) -> tuple | None:
+    """``("onion",)``, ``("dish",)``, ... or ``("soup", n_onions, n_tomatoes, tick)``."""
+    if obj is None:
+        return None
+    if obj.name == "soup":
+        ingredients = obj.ingredients
+        return ("soup", ingredients.count("onion"), ingredients.count("tomato"), obj._cooking_tick)
+    return (obj.name,)
+
+
 def canonical(state: Any) -> tuple:
     """An order-free, hashable summary of a reference state: players (position, orientation,
-    held object) and objects by position, soups as ``("soup", n_onions, n_tomatoes, tick)``,
-    plus the timestep."""
-
-    def obj(o: Any) -> tuple | None:
-        if o is None:
-            return None
-        if o.name == "soup":
-            ingredients = o.ingredients
-            return ("soup", ingredients.count("onion"), ingredients.count("tomato"), o._cooking_tick)
-        return (o.name,)
-
+    held object) and objects by position (see :func:`canonical_object`), and the timestep."""
     players = tuple(
-        (tuple(p.position), tuple(p.orientation), obj(p.held_object)) for p in state.players
+        (tuple(p.position), tuple(p.orientation), canonical_object(p.held_object))
+        for p in state.players
     )
-    objects = tuple(sorted((tuple(pos), obj(o)) for pos, o in state.objects.items()))
+    objects = tuple(sorted((tuple(pos), canonical_object(o)) for pos, o in state.objects.items()))
     return players, objects, state.timestep
 
 
@@ -289,7 +298,7 @@ def load_human_data(split: str = "train") -> Any:
 
 def human_joint_action(text: Any) -> tuple[int, int]:
     """Action indices of a recorded joint action (``[[dx, dy], 'INTERACT']`` or its string)."""
-    joint = ast.literal_eval(text) if isinstance(text, str) else text
+    joint = _parse_literal(text) if isinstance(text, str) else text
     return tuple(HUMAN_ACTIONS[a if isinstance(a, str) else tuple(a)] for a in joint)
 
 
@@ -300,7 +309,7 @@ class ReplayResult:
     layout: str
     transitions: int
     state_matches: int  # next state reproduced exactly (players, held items, objects, ticks)
-    reward_matches: int  # sparse team reward equal to the recorded reward
+    delivery_matches: int  # deliveries equal to the recorded ones (reward / 5 points)
 
     @property
     def state_match_rate(self) -> float:
@@ -311,7 +320,7 @@ def replay_human_data(
     split: str = "train", env_id: str = "OvercookedClassic-v0", layouts: Sequence[str] | None = None
 ) -> dict[str, ReplayResult]:
     """Set every recorded state of each layout as one batch, apply the recorded joint actions
-    in one step, and count rows whose next state and reward match the recording."""
+    in one step, and count rows whose next state and deliveries match the recording."""
     from xpm_bench.registry import make
 
     frame = load_human_data(split)
@@ -325,17 +334,16 @@ def replay_human_data(
         actions = torch.tensor([human_joint_action(a) for a in rows["joint_action"]])
         env.reset()
         env.set_state(from_reference(states, env))
-        _, reward, _, _, _ = env.step(actions)
+        _, _, _, _, info = env.step(actions)
         expected = from_reference(next_states, env)
         same = torch.ones(len(rows), dtype=torch.bool)
         for key in env.state_keys:
             value = getattr(env, key).cpu()
             same &= (value == expected[key].cpu()).reshape(len(rows), -1).all(1)
-        recorded = torch.as_tensor(rows["reward"].to_numpy(), dtype=reward.dtype)
+        # the 2019 study scored a delivered soup 5 points (our sparse reward is its recipe value)
+        recorded = torch.as_tensor(rows["reward"].to_numpy() / HUMAN_POINTS_PER_SOUP)
+        delivered = info["events"][..., env.event_names.index("soup_delivery")].sum(1).cpu()
         results[layout_id] = ReplayResult(
-            layout_id,
-            len(rows),
-            int(same.sum()),
-            int((reward[:, 0].cpu() == recorded).sum()),
+            layout_id, len(rows), int(same.sum()), int((delivered == recorded).sum())
         )
     return results

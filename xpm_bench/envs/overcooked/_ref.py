@@ -54,6 +54,8 @@ def preserved_recipe_config():
 
     ``OvercookedGridworld`` configures ``Recipe`` globally (values, cook times) whenever one is
     built; building one to read a layout must not change what a user's own MDP computes.
+    (If nothing was configured before, the new configuration stays: the reference cannot even
+    build an ``OvercookedState`` with an unconfigured ``Recipe``.)
     """
     recipe = mdp_module().Recipe
     was_configured = recipe._configured
@@ -63,5 +65,3 @@ def preserved_recipe_config():
     finally:
         if was_configured:
             recipe.configure(conf)
-        else:
-            recipe._configured = False

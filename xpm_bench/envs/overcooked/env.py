@@ -65,14 +65,17 @@ class OvercookedEnv(BatchedEnv):
         self,
         num_envs: int = 1,
         device: str | torch.device = "cpu",
-        layout: str = "cramped_room",
+        layout: str | Layout = "cramped_room",
         horizon: int = 400,
         reward_weights: str | list[float] | Tensor = "sparse",
         copy_obs: bool | None = None,
     ):
-        if not isinstance(layout, str):
-            raise EnvArgumentError(f"layout must be a layout name, got {layout!r}")
-        self.layout: Layout = load_layout(layout)
+        if isinstance(layout, Layout):
+            self.layout = layout
+        elif isinstance(layout, str):
+            self.layout = load_layout(layout)
+        else:
+            raise EnvArgumentError(f"layout must be a layout name or a Layout, got {layout!r}")
         if self.layout.max_cook_time > 255:
             raise EnvArgumentError(f"layout {layout!r}: cook times above 255 do not fit uint8")
         self.event_names = ev.event_names(self.layout)
@@ -112,7 +115,8 @@ class OvercookedEnv(BatchedEnv):
     def get_state(self) -> dict[str, Any]:
         """A snapshot (see :class:`BatchedEnv`), plus the layout name and rule for adapters."""
         state = super().get_state()
-        state["layout"] = self.layout.name
+        shipped = self.layout.source[0] == "shipped"
+        state["layout"] = self.layout.name if shipped else self.layout
         state["classic"] = self.classic
         return state
 

@@ -131,6 +131,16 @@ class Layout:
     bonus_orders: tuple[dict, ...]
     shaping: dict  # reference reward shaping parameters
     start_state: Any  # the reference OvercookedState of get_standard_start_state()
+    source: tuple  # ("shipped", name) or ("grid", rows, params): how to rebuild the reference
+
+    def reference_mdp(self) -> Any:
+        """A fresh reference ``OvercookedGridworld`` of this layout (note: building one sets
+        the reference's global ``Recipe`` configuration to this layout's)."""
+        grid_world = _ref.mdp_module().OvercookedGridworld
+        if self.source[0] == "shipped":
+            return grid_world.from_layout_name(self.source[1])
+        _, rows, params = self.source
+        return grid_world.from_grid(list(rows), {"layout_name": self.name, **params})
 
     @property
     def num_cells(self) -> int:
@@ -186,10 +196,34 @@ def load_layout(name: str) -> Layout:
     module = _ref.mdp_module()
     with _ref.preserved_recipe_config():
         mdp = module.OvercookedGridworld.from_layout_name(name)
-        start = mdp.get_standard_start_state().deepcopy()
-        config = dict(mdp.recipe_config)
-        if module.Recipe.MAX_NUM_INGREDIENTS != MAX_INGREDIENTS:
-            raise EnvArgumentError(f"layout {name!r}: only 3-ingredient soups are supported")
+        return _build_layout(name, mdp, ("shipped", name))
+
+
+def layout_from_grid(rows: list[str] | str, name: str = "custom", **params: Any) -> Layout:
+    """A :class:`Layout` from a hand-drawn grid (``X`` counter, ``P`` pot, ``O``/``T``
+    onion/tomato dispenser, ``D`` dish dispenser, ``S`` serving, ``1``/``2`` players, space
+    floor) and optional reference MDP parameters (``start_all_orders``, ``cook_time``, ...)."""
+    if isinstance(rows, str):
+        rows = [row.strip() for row in rows.strip().split("\n")]
+    module = _ref.mdp_module()
+    with _ref.preserved_recipe_config():
+        try:
+            mdp = module.OvercookedGridworld.from_grid(list(rows), {"layout_name": name, **params})
+        except AssertionError as err:
+            raise EnvArgumentError(f"invalid Overcooked grid: {err}") from err
+        if mdp.num_players != 2:
+            raise EnvArgumentError(f"grid has {mdp.num_players} players; the engine is two-player")
+        return _build_layout(name, mdp, ("grid", tuple(rows), dict(params)))
+
+
+def _build_layout(name: str, mdp: Any, source: tuple) -> Layout:
+    """Read terrain, recipes and orders off a freshly built reference MDP (call this while the
+    global ``Recipe`` configuration is the MDP's own)."""
+    module = _ref.mdp_module()
+    start = mdp.get_standard_start_state().deepcopy()
+    config = dict(mdp.recipe_config)
+    if module.Recipe.MAX_NUM_INGREDIENTS != MAX_INGREDIENTS:
+        raise EnvArgumentError(f"layout {name!r}: only 3-ingredient soups are supported")
     grid = tuple("".join(row) for row in mdp.terrain_mtx)
     width, height = mdp.width, mdp.height
     terrain = np.zeros(width * height, dtype=np.int64)
@@ -232,6 +266,7 @@ def load_layout(name: str) -> Layout:
         bonus_orders=bonus_orders,
         shaping=dict(mdp.reward_shaping_params),
         start_state=start,
+        source=source,
     )
 
 

@@ -38,11 +38,6 @@ def reference_actions() -> list[Any]:
     return REFERENCE_ACTIONS
 
 
-def reference_mdp(layout: str) -> Any:
-    """A fresh reference ``OvercookedGridworld`` (this also configures the global ``Recipe``)."""
-    return _ref.mdp_module().OvercookedGridworld.from_layout_name(layout)
-
-
 class ScriptedCook:
     """A greedy cook for one seat of a reference state: fetch ingredients, fill pots, start
     them, fetch a dish when a soup is on its way, serve; counters as hand-off points when a
@@ -160,7 +155,7 @@ def lockstep(
     if env.classic:
         raise ValueError("lockstep compares against overcooked-ai 1.1.0; use the 1.1.0 rule env")
     layout, b = env.layout, env.num_envs
-    mdp = reference_mdp(layout.name)
+    mdp = layout.reference_mdp()
     actions_ref = reference_actions()
     rng = np.random.default_rng(seed)
     agents = [[ScriptedCook(mdp, s, rng) for s in range(2)] for _ in range(b)]
