@@ -52,64 +52,86 @@ def static_planes(layout: Layout, device: torch.device) -> Tensor:
     return torch.stack([terrain == t for t in STATIC_TERRAIN]).to(torch.uint8)
 
 
-def new_buffer(layout: Layout, num_envs: int, device: torch.device) -> Tensor:
-    """An observation buffer ``[B, 2, 26, C]`` with the static terrain channels filled in."""
-    buf = torch.zeros(num_envs, 2, NUM_CHANNELS, layout.num_cells, dtype=torch.uint8, device=device)
-    buf[:, :, FIRST_STATIC:FIRST_OBJECT] = static_planes(layout, device)
-    return buf
+class Encoder:
+    """Writes observations into ``[B, 2, 26, C]`` uint8 tensors.
 
-
-def write_players(out: Tensor, pos: Tensor, ori: Tensor) -> None:
-    """Channels 0-9 of both seats of ``out [B, 2, 26, C]`` from ``pos, ori [B, 2]``."""
-    b, _, _, c = out.shape
-    out[:, :, :FIRST_STATIC].zero_()
-    seat = NUM_CHANNELS * c
-    me, other = pos, pos.flip(1)
-    my_ori, other_ori = ori, ori.flip(1)
-    base = torch.arange(2, device=pos.device) * seat  # seat offsets, [2]
-    idx = torch.cat(
-        [
-            base + me,
-            base + c + other,
-            base + (2 + my_ori) * c + me,
-            base + (6 + other_ori) * c + other,
-        ],
-        dim=1,
-    )
-    out.view(b, -1).scatter_(1, idx, 1)
-
-
-def write_objects(
-    out: Tensor,
-    pos: Tensor,
-    held: Tensor,
-    held_timer: Tensor,
-    code: Tensor,
-    timer: Tensor,
-    urgent: Tensor,
-) -> None:
-    """Channels 16-25 of both seats of ``out`` (held objects drawn at their holder's cell).
-
-    ``urgent [B]`` bool: fewer than 40 steps remain.
+    Built for CPU speed: only contiguous arithmetic on ``[B, C]`` planes (comparisons and
+    strided writes are slow in eager torch), then a single ``torch.cat`` into the output.
     """
-    grid = code.clone()
-    grid.scatter_(1, pos, held)
-    timers = timer.clone()
-    timers.scatter_(1, pos, held_timer)
-    view = out[:, 0]
-    kind = grid >> 4  # 0 nothing or an item, 1 idle soup, 3 soup that started cooking
-    soup = kind & 1
-    started = kind >> 1
-    onions = (grid & 3) * soup
-    tomatoes = ((grid >> 2) & 3) * soup
-    torch.mul(onions, started, out=view[:, 18])
-    torch.mul(tomatoes, started, out=view[:, 19])
-    torch.sub(onions, view[:, 18], out=view[:, 16])
-    torch.sub(tomatoes, view[:, 19], out=view[:, 17])
-    view[:, 20].copy_(timers.clamp(min=0))
-    torch.mul(started, timers <= 0, out=view[:, 21])
-    view[:, 22].copy_(grid == DISH)
-    view[:, 23].copy_(grid == ONION)
-    view[:, 24].copy_(grid == TOMATO)
-    view[:, URGENCY].copy_(urgent.unsqueeze(1).expand_as(grid))
-    out[:, 1, FIRST_OBJECT:].copy_(out[:, 0, FIRST_OBJECT:])
+
+    def __init__(self, layout: Layout, num_envs: int, device: torch.device):
+        c = layout.num_cells
+        self.num_cells = c
+        self.static = static_planes(layout, device).expand(num_envs, 2, 6, c).contiguous()
+        self.eye = torch.eye(c, dtype=torch.uint8, device=device)
+        self.ori_eye = torch.eye(4, dtype=torch.uint8, device=device)
+        self.one = torch.ones((), dtype=torch.uint8, device=device)
+
+    def new_buffer(self, num_envs: int) -> Tensor:
+        return torch.empty(
+            num_envs, 2, NUM_CHANNELS, self.num_cells, dtype=torch.uint8, device=self.eye.device
+        )
+
+    def write(
+        self,
+        out: Tensor,
+        pos: Tensor,
+        ori: Tensor,
+        held: Tensor,
+        held_timer: Tensor,
+        code: Tensor,
+        timer: Tensor,
+        urgent: Tensor,
+    ) -> Tensor:
+        """Fill ``out [B, 2, 26, C]`` from the state; ``urgent [B]``: under 40 steps remain."""
+        b, c = code.shape
+        loc = self.eye[pos]  # [B, 2, C]: each player's cell
+        facing = loc.unsqueeze(2) * self.ori_eye[ori].unsqueeze(3)  # [B, 2, 4, C]
+        swap = [1, 0]
+        objects = self._object_planes(pos, held, held_timer, code, timer, urgent)  # [B, 10, C]
+        objects = torch.cat([objects, objects], dim=1).view(b, 2, 10, c)
+        torch.cat(
+            [
+                loc.unsqueeze(2),
+                loc[:, swap].unsqueeze(2),
+                facing,
+                facing[:, swap],
+                self.static,
+                objects,
+            ],
+            dim=2,
+            out=out,
+        )
+        return out
+
+    def _object_planes(self, pos, held, held_timer, code, timer, urgent) -> Tensor:
+        """Channels 16-25 as a contiguous ``[B, 10, C]`` (held objects at their holder's cell)."""
+        grid = code.clone()
+        grid.scatter_(1, pos, held)
+        timers = timer.clone()
+        timers.scatter_(1, pos, held_timer)
+        one = self.one
+        kind = grid >> 4  # 0 nothing or an item, 1 idle soup, 3 soup that started cooking
+        soup = kind & one
+        started = kind >> 1
+        item = one - torch.minimum(kind, one)  # 1 for nothing/onion/tomato/dish
+        low, high = grid & one, (grid >> 1) & one
+        onions = (grid & 3) * soup
+        tomatoes = ((grid >> 2) & 3) * soup
+        cooked_onions = onions * started
+        cooked_tomatoes = tomatoes * started
+        # timer <= 0  <=>  the sign bit of (timer - 1) is set
+        not_positive = (((timers - 1) >> 15) & 1).to(torch.uint8)
+        planes = [
+            onions - cooked_onions,  # 16 onions in idle soups
+            tomatoes - cooked_tomatoes,  # 17
+            cooked_onions,  # 18
+            cooked_tomatoes,  # 19
+            torch.relu(timers).to(torch.uint8),  # 20 cook time remaining
+            started * not_positive,  # 21 done
+            low * high * item,  # 22 dish (code 3)
+            low * (one - high) * item,  # 23 onion (code 1)
+            high * (one - low) * item,  # 24 tomato (code 2)
+            urgent.to(torch.uint8).view(-1, 1).expand(-1, grid.shape[1]),  # 25
+        ]
+        return torch.stack(planes, dim=1)

@@ -45,7 +45,7 @@ import torch
 from xpm_bench.envs.base import NUM_PLAYERS, BatchedEnv, Tensor
 from xpm_bench.envs.overcooked import dynamics, encoding, render
 from xpm_bench.envs.overcooked import events as ev
-from xpm_bench.envs.overcooked.layout import ACTION_NAMES, INTERACT, Layout, load_layout
+from xpm_bench.envs.overcooked.layout import ACTION_NAMES, DISH, INTERACT, Layout, load_layout
 from xpm_bench.errors import EnvArgumentError
 
 REUSE_BUFFERS_FROM = 32
@@ -86,9 +86,10 @@ class OvercookedEnv(BatchedEnv):
         self.tables = dynamics.Tables.build(self.layout, self.classic, self.device)
         self.reuse_buffers = num_envs >= REUSE_BUFFERS_FROM if copy_obs is None else not copy_obs
         self._init_state()
-        self._obs_buffers = [encoding.new_buffer(self.layout, num_envs, self.device)]
+        self.encoder = encoding.Encoder(self.layout, num_envs, self.device)
+        self._obs_buffers = [self.encoder.new_buffer(num_envs)]
         if self.reuse_buffers:
-            self._obs_buffers.append(encoding.new_buffer(self.layout, num_envs, self.device))
+            self._obs_buffers.append(self.encoder.new_buffer(num_envs))
             shape = (num_envs, NUM_PLAYERS, self.num_events)
             self._event_buffers = [torch.empty(shape, device=self.device) for _ in range(2)]
         self._buffer_index = 0
@@ -102,15 +103,26 @@ class OvercookedEnv(BatchedEnv):
         b = self.num_envs
         for key, value in self._start.items():
             setattr(self, key, value.unsqueeze(0).repeat(b, *[1] * value.dim()))
+        self._count_counter_dishes()
         self._start_t = int(start["t"][0])
 
     def _reset_where(self, mask: Tensor) -> None:
         if bool(mask.all()):
             for key, value in self._start.items():
                 getattr(self, key).copy_(value.expand_as(getattr(self, key)))
-            return
-        for key, value in self._start.items():
-            getattr(self, key)[mask] = value
+        else:
+            for key, value in self._start.items():
+                getattr(self, key)[mask] = value
+        self._count_counter_dishes()
+
+    def _count_counter_dishes(self) -> None:
+        # a cache of the dishes lying on counters (the only cells that hold dishes)
+        self._counter_dishes = (self.code == DISH).sum(1)
+
+    def set_state(self, state: dict[str, Tensor]) -> None:
+        """Restore a snapshot from :meth:`get_state` or rows from ``from_reference``."""
+        super().set_state(state)
+        self._count_counter_dishes()
 
     def get_state(self) -> dict[str, Any]:
         """A snapshot (see :class:`BatchedEnv`), plus the layout name and rule for adapters."""
@@ -126,7 +138,7 @@ class OvercookedEnv(BatchedEnv):
         tables, classic = self.tables, self.classic
         acting = actions == INTERACT
         pots = dynamics.pot_summary(self.code, tables)
-        counter_dishes = (self.code == 3).sum(1)
+        counter_dishes = self._counter_dishes
         outcomes = []
         for p in range(NUM_PLAYERS):  # player 0 first: player 1 sees its changes
             result = dynamics.interact(
@@ -150,6 +162,7 @@ class OvercookedEnv(BatchedEnv):
             self.held_timer[:, p] = result.held_timer
             counter_dishes = counter_dishes + result.counter_dish_change
             outcomes.append(result.outcome)
+        self._counter_dishes = counter_dishes
         self.pos, self.ori = dynamics.move(self.pos, self.ori, actions, tables)
         dynamics.cook(self.code, self.timer, tables, classic)
         rows = torch.stack(outcomes, 1).view(-1)
@@ -162,27 +175,30 @@ class OvercookedEnv(BatchedEnv):
         return events, terminated
 
     def rewards_from_events(self, events: Tensor) -> Tensor:
-        """``events @ weights``; with non-finite weights (tutorial_3's infinite bonus) an event
-        that did not happen contributes 0 rather than ``0 * inf = nan``."""
-        if self._finite_weights:
-            return super().rewards_from_events(events)
-        terms = events.unsqueeze(1) * self.reward_weights  # [B, i, p, E]
-        return torch.nan_to_num(terms, nan=0.0).sum(dim=(2, 3))
+        """``events @ weights`` as one matrix product (events are small integer counts, so with
+        integer-valued weights this equals the base class's einsum exactly). With non-finite
+        weights (tutorial_3's infinite bonus) an event that did not happen contributes 0 rather
+        than ``0 * inf = nan``."""
+        if not self._finite_weights:
+            terms = events.unsqueeze(1) * self.reward_weights  # [B, i, p, E]
+            return torch.nan_to_num(terms, nan=0.0).sum(dim=(2, 3))
+        return events.reshape(events.shape[0], -1) @ self._weight_matrix
 
     def set_reward_weights(self, weights: Any) -> None:
         super().set_reward_weights(weights)
         self._finite_weights = bool(torch.isfinite(self.reward_weights).all())
+        # [2 actors * E, 2 receivers]
+        self._weight_matrix = self.reward_weights.reshape(NUM_PLAYERS, -1).T.contiguous()
 
     # ----------------------------------------------------------- observation
     def _observe(self) -> Tensor:
         if self.reuse_buffers:
             out = self._obs_buffers[self._buffer_index]
         else:
-            out = encoding.new_buffer(self.layout, self.num_envs, self.device)
-        encoding.write_players(out, self.pos, self.ori)
+            out = self.encoder.new_buffer(self.num_envs)
         urgent = (self.horizon - self.t) < encoding.URGENCY_STEPS
-        encoding.write_objects(
-            out, self.pos, self.held, self.held_timer, self.code, self.timer, urgent
+        self.encoder.write(
+            out, self.pos, self.ori, self.held, self.held_timer, self.code, self.timer, urgent
         )
         return out.view(self.num_envs, NUM_PLAYERS, *self.observation_shape)
 
