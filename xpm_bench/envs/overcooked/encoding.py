@@ -55,22 +55,41 @@ def static_planes(layout: Layout, device: torch.device) -> Tensor:
 class Encoder:
     """Writes observations into ``[B, 2, 26, C]`` uint8 tensors.
 
-    Built for CPU speed: only contiguous arithmetic on ``[B, C]`` planes (comparisons and
-    strided writes are slow in eager torch), then a single ``torch.cat`` into the output.
+    Built for CPU speed in eager torch, where comparisons, advanced indexing and ``cat`` of
+    many small chunks are slow: the static channels are written once per buffer, the player
+    channels come from one ``index_select`` of precomputed 10-channel templates, and the object
+    channels are contiguous uint8 arithmetic written straight into seat 0, then copied to seat 1.
     """
+
+    # the joint (me, partner) template table is used while it stays this small
+    MAX_JOINT_TABLE_BYTES = 4 << 20
 
     def __init__(self, layout: Layout, num_envs: int, device: torch.device):
         c = layout.num_cells
         self.num_cells = c
-        self.static = static_planes(layout, device).expand(num_envs, 2, 6, c).contiguous()
-        self.eye = torch.eye(c, dtype=torch.uint8, device=device)
-        self.ori_eye = torch.eye(4, dtype=torch.uint8, device=device)
+        self.static = static_planes(layout, device)
         self.one = torch.ones((), dtype=torch.uint8, device=device)
+        me = torch.zeros(c * 4, 10, c, dtype=torch.uint8)
+        partner = torch.zeros(c * 4, 10, c, dtype=torch.uint8)
+        for cell in range(c):
+            for o in range(4):
+                me[cell * 4 + o, 0, cell] = me[cell * 4 + o, 2 + o, cell] = 1
+                partner[cell * 4 + o, 1, cell] = partner[cell * 4 + o, 6 + o, cell] = 1
+        self.joint = (c * 4) ** 2 * 10 * c <= self.MAX_JOINT_TABLE_BYTES
+        if self.joint:  # row (me * 4C + partner): both players' channels at once
+            table = (me.unsqueeze(1) | partner.unsqueeze(0)).reshape(-1, 10 * c)
+            self.templates = table.to(device)
+        else:
+            self.templates_me = me.reshape(c * 4, 10 * c).to(device)
+            self.templates_partner = partner.reshape(c * 4, 10 * c).to(device)
 
     def new_buffer(self, num_envs: int) -> Tensor:
-        return torch.empty(
-            num_envs, 2, NUM_CHANNELS, self.num_cells, dtype=torch.uint8, device=self.eye.device
+        """An output buffer with the static terrain channels filled in."""
+        buf = torch.zeros(
+            num_envs, 2, NUM_CHANNELS, self.num_cells, dtype=torch.uint8, device=self.one.device
         )
+        buf[:, :, FIRST_STATIC:FIRST_OBJECT] = self.static
+        return buf
 
     def write(
         self,
@@ -83,29 +102,27 @@ class Encoder:
         timer: Tensor,
         urgent: Tensor,
     ) -> Tensor:
-        """Fill ``out [B, 2, 26, C]`` from the state; ``urgent [B]``: under 40 steps remain."""
-        b, c = code.shape
-        loc = self.eye[pos]  # [B, 2, C]: each player's cell
-        facing = loc.unsqueeze(2) * self.ori_eye[ori].unsqueeze(3)  # [B, 2, 4, C]
-        swap = [1, 0]
-        objects = self._object_planes(pos, held, held_timer, code, timer, urgent)  # [B, 10, C]
-        objects = torch.cat([objects, objects], dim=1).view(b, 2, 10, c)
-        torch.cat(
-            [
-                loc.unsqueeze(2),
-                loc[:, swap].unsqueeze(2),
-                facing,
-                facing[:, swap],
-                self.static,
-                objects,
-            ],
-            dim=2,
-            out=out,
-        )
+        """Fill the dynamic channels of ``out`` (from :meth:`new_buffer`) from the state;
+        ``urgent [B]`` bool: fewer than 40 steps remain."""
+        out[:, :, :FIRST_STATIC].copy_(self._player_channels(pos, ori))
+        self._write_objects(out[:, 0], pos, held, held_timer, code, timer, urgent)
+        out[:, 1, FIRST_OBJECT:].copy_(out[:, 0, FIRST_OBJECT:])
         return out
 
-    def _object_planes(self, pos, held, held_timer, code, timer, urgent) -> Tensor:
-        """Channels 16-25 as a contiguous ``[B, 10, C]`` (held objects at their holder's cell)."""
+    def _player_channels(self, pos: Tensor, ori: Tensor) -> Tensor:
+        """``[B, 2, 10, C]``: channels 0-9 of both seats."""
+        b, c = pos.shape[0], self.num_cells
+        key = pos * 4 + ori  # [B, 2]
+        partner_key = key.flip(1)
+        if self.joint:
+            rows = (key * (4 * c) + partner_key).view(-1)
+            return self.templates.index_select(0, rows).view(b, 2, 10, c)
+        mine = self.templates_me.index_select(0, key.view(-1))
+        theirs = self.templates_partner.index_select(0, partner_key.reshape(-1))
+        return (mine | theirs).view(b, 2, 10, c)
+
+    def _write_objects(self, view, pos, held, held_timer, code, timer, urgent) -> None:
+        """Channels 16-25 of one seat's ``view [B, 26, C]`` (held objects at their holder)."""
         grid = code.clone()
         grid.scatter_(1, pos, held)
         timers = timer.clone()
@@ -118,20 +135,16 @@ class Encoder:
         low, high = grid & one, (grid >> 1) & one
         onions = (grid & 3) * soup
         tomatoes = ((grid >> 2) & 3) * soup
-        cooked_onions = onions * started
-        cooked_tomatoes = tomatoes * started
+        torch.mul(onions, started, out=view[:, 18])
+        torch.mul(tomatoes, started, out=view[:, 19])
+        torch.sub(onions, view[:, 18], out=view[:, 16])
+        torch.sub(tomatoes, view[:, 19], out=view[:, 17])
+        view[:, 20].copy_(torch.relu(timers))  # cook time remaining (0 unless cooking)
         # timer <= 0  <=>  the sign bit of (timer - 1) is set
         not_positive = (((timers - 1) >> 15) & 1).to(torch.uint8)
-        planes = [
-            onions - cooked_onions,  # 16 onions in idle soups
-            tomatoes - cooked_tomatoes,  # 17
-            cooked_onions,  # 18
-            cooked_tomatoes,  # 19
-            torch.relu(timers).to(torch.uint8),  # 20 cook time remaining
-            started * not_positive,  # 21 done
-            low * high * item,  # 22 dish (code 3)
-            low * (one - high) * item,  # 23 onion (code 1)
-            high * (one - low) * item,  # 24 tomato (code 2)
-            urgent.to(torch.uint8).view(-1, 1).expand(-1, grid.shape[1]),  # 25
-        ]
-        return torch.stack(planes, dim=1)
+        torch.mul(started, not_positive, out=view[:, 21])  # done
+        low_item, high_item = low * item, high * item
+        torch.mul(low_item, high, out=view[:, 22])  # dish (code 3)
+        torch.sub(low_item, view[:, 22], out=view[:, 23])  # onion (code 1)
+        torch.sub(high_item, view[:, 22], out=view[:, 24])  # tomato (code 2)
+        view[:, URGENCY].copy_(urgent.view(-1, 1).expand(-1, grid.shape[1]))

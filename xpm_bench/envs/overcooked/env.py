@@ -84,6 +84,7 @@ class OvercookedEnv(BatchedEnv):
         self.observation_bounds = (0, max(3, self.layout.max_cook_time))
         super().__init__(num_envs, device, horizon, reward_weights)
         self.tables = dynamics.Tables.build(self.layout, self.classic, self.device)
+        self._build_reward_table()
         self.reuse_buffers = num_envs >= REUSE_BUFFERS_FROM if copy_obs is None else not copy_obs
         self._init_state()
         self.encoder = encoding.Encoder(self.layout, num_envs, self.device)
@@ -165,30 +166,51 @@ class OvercookedEnv(BatchedEnv):
         self._counter_dishes = counter_dishes
         self.pos, self.ori = dynamics.move(self.pos, self.ori, actions, tables)
         dynamics.cook(self.code, self.timer, tables, classic)
-        rows = torch.stack(outcomes, 1).view(-1)
+        rows = torch.stack(outcomes, 1)
+        self._last_rows = (rows + self._player_row_offset).view(-1)
+        rows = rows.view(-1)
         if self.reuse_buffers:
             events = self._event_buffers[self._buffer_index]
             torch.index_select(tables.outcome_events, 0, rows, out=events.view(-1, self.num_events))
         else:
             events = tables.outcome_events.index_select(0, rows).view(self.num_envs, 2, -1)
         terminated = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
+        self._last_events = events
         return events, terminated
 
     def rewards_from_events(self, events: Tensor) -> Tensor:
-        """``events @ weights`` as one matrix product (events are small integer counts, so with
-        integer-valued weights this equals the base class's einsum exactly). With non-finite
-        weights (tutorial_3's infinite bonus) an event that did not happen contributes 0 rather
-        than ``0 * inf = nan``."""
+        """``events @ weights``. For the events of the latest step this is a lookup in a
+        per-outcome reward table (events are 0/1 per outcome, so with integer-valued weights it
+        equals the base class's einsum exactly). With non-finite weights (tutorial_3's infinite
+        bonus) an event that did not happen contributes 0 rather than ``0 * inf = nan``."""
+        if events is self._last_events and self._reward_table is not None:
+            rewards = self._reward_table.index_select(0, self._last_rows)
+            return rewards.view(-1, NUM_PLAYERS, NUM_PLAYERS).sum(1)
         if not self._finite_weights:
             terms = events.unsqueeze(1) * self.reward_weights  # [B, i, p, E]
             return torch.nan_to_num(terms, nan=0.0).sum(dim=(2, 3))
-        return events.reshape(events.shape[0], -1) @ self._weight_matrix
+        return super().rewards_from_events(events)
 
     def set_reward_weights(self, weights: Any) -> None:
         super().set_reward_weights(weights)
         self._finite_weights = bool(torch.isfinite(self.reward_weights).all())
-        # [2 actors * E, 2 receivers]
-        self._weight_matrix = self.reward_weights.reshape(NUM_PLAYERS, -1).T.contiguous()
+        self._build_reward_table()
+
+    def _build_reward_table(self) -> None:
+        """``[2 * rows, 2]``: what each receiver gets for each outcome row of player 0, then of
+        player 1."""
+        self._last_events, self._reward_table = None, None
+        tables = getattr(self, "tables", None)
+        if tables is None:
+            return
+        per_actor = []
+        for p in range(NUM_PLAYERS):
+            terms = tables.outcome_events.unsqueeze(1) * self.reward_weights[:, p]  # [R, i, E]
+            per_actor.append(torch.nan_to_num(terms, nan=0.0).sum(-1))
+        self._reward_table = torch.cat(per_actor)
+        self._player_row_offset = torch.tensor(
+            [0, tables.outcome_events.shape[0]], device=self.device
+        )
 
     # ----------------------------------------------------------- observation
     def _observe(self) -> Tensor:
