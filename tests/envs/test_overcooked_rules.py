@@ -66,9 +66,7 @@ class Kitchen:
         env.set_state(ref.from_reference([state], env))
         _, reward, _, _, info = env.step(torch.tensor([[a0, a1]]))
         after = ref.to_reference(env.get_state())[0]
-        events = {
-            name: info["events"][0, :, k].tolist() for k, name in enumerate(env.event_names)
-        }
+        events = {name: info["events"][0, :, k].tolist() for k, name in enumerate(env.event_names)}
         if not self.classic:  # the reference agrees
             mdp = self.layout.reference_mdp()
             expected, infos = mdp.get_state_transition(
@@ -138,7 +136,9 @@ def test_drop_on_an_empty_counter():
 
 def test_drop_on_an_occupied_counter_does_nothing():
     k = Kitchen(LINE)
-    before = k.state(((2, 1), NORTH, onion((2, 1))), ((3, 1), SOUTH), {(2, 0): item("dish", (2, 0))})
+    before = k.state(
+        ((2, 1), NORTH, onion((2, 1))), ((3, 1), SOUTH), {(2, 0): item("dish", (2, 0))}
+    )
     after, events, _ = k.step(before, INTERACT, STAY)
     assert held(after, 0) == ("onion",) and after.objects[(2, 0)].name == "dish"
     assert sum(sum(v) for v in events.values()) == 0

@@ -219,7 +219,9 @@ def to_reference(env_state: dict[str, Any], env: Any = None) -> list[Any]:
     }
     n = arrays["pos"].shape[0]
     t = torch.as_tensor(env_state.get("t", torch.zeros(n))).cpu().long().numpy()
-    return [_row_to_reference({k: v[i] for k, v in arrays.items()}, int(t[i]), layout) for i in range(n)]
+    return [
+        _row_to_reference({k: v[i] for k, v in arrays.items()}, int(t[i]), layout) for i in range(n)
+    ]
 
 
 def _object_from_code(code: int, timer: int, position: tuple[int, int], layout: Layout) -> Any:

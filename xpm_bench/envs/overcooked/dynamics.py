@@ -249,7 +249,9 @@ def cook(code: Tensor, timer: Tensor, tables: Tables, classic: bool) -> None:
     pots = code.index_select(1, cells)
     timers = timer.index_select(1, cells)
     if classic:
-        full_idle = (pots < SOUP | STARTED) & (lookup(tables.n_items, pots.long()) == MAX_INGREDIENTS)
+        full_idle = (pots < SOUP | STARTED) & (
+            lookup(tables.n_items, pots.long()) == MAX_INGREDIENTS
+        )
         pots = torch.where(full_idle, pots | STARTED, pots)
         timers = torch.where(full_idle, lookup(tables.cook_time16, pots.long()), timers)
         timers = timers - (pots >= SOUP | STARTED).to(timers.dtype)

@@ -28,13 +28,10 @@ import torch
 
 from xpm_bench.envs.overcooked.layout import (
     COUNTER,
-    DISH,
     DISH_DISPENSER,
-    ONION,
     ONION_DISPENSER,
     POT,
     SERVE,
-    TOMATO,
     TOMATO_DISPENSER,
     Layout,
 )

@@ -57,9 +57,7 @@ def soup_counts(code: int) -> tuple[int, int]:
 
 def all_recipes() -> list[tuple[int, int]]:
     """Every possible recipe as ``(n_onions, n_tomatoes)``, 1 to 3 ingredients."""
-    return [
-        (o, t) for n in range(1, MAX_INGREDIENTS + 1) for t in range(n + 1) for o in [n - t]
-    ]
+    return [(o, t) for n in range(1, MAX_INGREDIENTS + 1) for t in range(n + 1) for o in [n - t]]
 
 
 def recipe_name(recipe: tuple[int, int]) -> str:
@@ -126,7 +124,9 @@ class Layout:
     recipe_of_code: np.ndarray  # [64] recipe index of a soup code, -1 otherwise
     cook_time_of_code: np.ndarray  # [64] cook time of a soup code, 0 otherwise
     delivery_values: np.ndarray  # [R] reward for delivering each recipe (orders, bonus)
-    potting_outcomes: np.ndarray  # [64 old code, 2 ingredient, 4] optimal/viable/catastrophic/useless
+    potting_outcomes: (
+        np.ndarray
+    )  # [64 old code, 2 ingredient, 4] optimal/viable/catastrophic/useless
     all_orders: tuple[dict, ...]  # as in the standard start state
     bonus_orders: tuple[dict, ...]
     shaping: dict  # reference reward shaping parameters
@@ -190,9 +190,7 @@ def load_layout(name: str) -> Layout:
             f"unknown Overcooked layout {name!r}; accepted: {', '.join(layout_names())}"
         )
     if name in unsupported_layouts():
-        raise EnvArgumentError(
-            f"layout {name!r} is not supported: {unsupported_layouts()[name]}"
-        )
+        raise EnvArgumentError(f"layout {name!r} is not supported: {unsupported_layouts()[name]}")
     module = _ref.mdp_module()
     with _ref.preserved_recipe_config():
         mdp = module.OvercookedGridworld.from_layout_name(name)
@@ -298,9 +296,7 @@ def _potting_outcomes(recipes: tuple[tuple[int, int], ...], values: list[float])
     value_of = dict(zip(recipes, values))
 
     def best(n_on: int, n_tom: int) -> float:
-        reachable = [
-            v for (o, t), v in value_of.items() if o >= n_on and t >= n_tom and v > 0
-        ]
+        reachable = [v for (o, t), v in value_of.items() if o >= n_on and t >= n_tom and v > 0]
         return max(reachable, default=0)
 
     table = np.zeros((NUM_CODES, 2, 4), dtype=bool)

@@ -66,13 +66,21 @@ class ScriptedCook:
         pots = mdp.get_pot_states(state)
         ready = pots.get("ready", [])
         cooking = pots.get("cooking", [])
-        counters = {pos: obj.name for pos, obj in state.objects.items() if pos not in set(mdp.get_pot_locations())}
+        counters = {
+            pos: obj.name
+            for pos, obj in state.objects.items()
+            if pos not in set(mdp.get_pot_locations())
+        }
         empty_counters = [c for c in mdp.get_counter_locations() if c not in state.objects]
         if held is None:
             someone_has_dish = any(
                 p.held_object is not None and p.held_object.name == "dish" for p in state.players
             )
-            idle = [p for p in mdp.get_pot_locations() if p in state.objects and state.objects[p].is_idle]
+            idle = [
+                p
+                for p in mdp.get_pot_locations()
+                if p in state.objects and state.objects[p].is_idle
+            ]
             full_idle = [p for p in idle if len(state.objects[p].ingredients) == 3]
             soups_on_counters = [c for c, n in counters.items() if n == "soup"]
             if soups_on_counters and self.rng.random() < 0.5:
@@ -80,7 +88,9 @@ class ScriptedCook:
             if full_idle or (idle and self.rng.random() < 0.1):
                 return full_idle or idle  # start cooking
             if (ready or cooking) and not someone_has_dish:
-                return mdp.get_dish_dispenser_locations() + [c for c, n in counters.items() if n == "dish"]
+                return mdp.get_dish_dispenser_locations() + [
+                    c for c, n in counters.items() if n == "dish"
+                ]
             sources = mdp.get_onion_dispenser_locations() + mdp.get_tomato_dispenser_locations()
             return sources + [c for c, n in counters.items() if n in ("onion", "tomato")]
         if held.name in ("onion", "tomato"):

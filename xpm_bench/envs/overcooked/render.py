@@ -134,12 +134,23 @@ def _draw_terrain(draw: Any, box: tuple, terrain: int, px: int) -> None:
         for i in range(3):
             cx = x0 + px // 4 + i * px // 4
             r = px // 9
-            draw.ellipse((cx - r, y0 + px // 2 - r, cx + r, y0 + px // 2 + r), fill=colour, outline=OUTLINE)
+            draw.ellipse(
+                (cx - r, y0 + px // 2 - r, cx + r, y0 + px // 2 + r), fill=colour, outline=OUTLINE
+            )
     elif terrain == DISH_DISPENSER:
         draw.rectangle(inner, fill=(120, 90, 60))
         for i in range(3):
             off = i * px // 10
-            draw.ellipse((x0 + pad + off, y0 + pad + off, x1 - pad - 2 * px // 10 + off, y1 - pad - 2 * px // 10 + off), fill=ITEM_COLOURS[DISH], outline=OUTLINE)
+            draw.ellipse(
+                (
+                    x0 + pad + off,
+                    y0 + pad + off,
+                    x1 - pad - 2 * px // 10 + off,
+                    y1 - pad - 2 * px // 10 + off,
+                ),
+                fill=ITEM_COLOURS[DISH],
+                outline=OUTLINE,
+            )
     elif terrain == SERVE:
         draw.rectangle(inner, outline=(30, 110, 30), width=max(1, px // 16))
         draw.text((x0 + px // 2 - 3, y0 + px // 2 - 6), "S", fill=(30, 90, 30))
@@ -162,7 +173,9 @@ def _draw_ingredients(draw: Any, centre: tuple[int, int], code: int, r: int) -> 
     cx, cy = centre
     for i, item in enumerate(items):
         dx = (i - (len(items) - 1) / 2) * 2.2 * r
-        draw.ellipse((cx + dx - r, cy - r, cx + dx + r, cy + r), fill=ITEM_COLOURS[item], outline=OUTLINE)
+        draw.ellipse(
+            (cx + dx - r, cy - r, cx + dx + r, cy + r), fill=ITEM_COLOURS[item], outline=OUTLINE
+        )
 
 
 def _draw_object(draw: Any, box: tuple, code: int, timer: int, px: int, in_pot: bool) -> None:
@@ -176,12 +189,16 @@ def _draw_object(draw: Any, box: tuple, code: int, timer: int, px: int, in_pot: 
     _draw_ingredients(draw, centre, code, max(2, px // 10))
     if code & STARTED:
         if timer <= 0:
-            draw.ellipse((x0 + 3, y0 + 3, x1 - 3, y1 - 3), outline=(40, 200, 60), width=max(2, px // 12))
+            draw.ellipse(
+                (x0 + 3, y0 + 3, x1 - 3, y1 - 3), outline=(40, 200, 60), width=max(2, px // 12)
+            )
         else:
             draw.text((x0 + 3, y0 + 1), str(timer), fill=(255, 255, 255))
 
 
-def _draw_chef(draw: Any, box: tuple, seat: int, ori: int, held: int, held_timer: int, px: int) -> None:
+def _draw_chef(
+    draw: Any, box: tuple, seat: int, ori: int, held: int, held_timer: int, px: int
+) -> None:
     x0, y0, x1, y1 = box
     cx, cy = (x0 + x1) // 2, (y0 + y1) // 2
     r = px // 3
