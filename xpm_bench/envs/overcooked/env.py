@@ -1,0 +1,244 @@
+"""Batched Overcooked: the overcooked-ai 1.1.0 rules (and the 2019 rule) in torch.
+
+``Overcooked-<Layout>-v0`` (:class:`OvercookedEnv`) follows ``overcooked_ai_py`` 1.1.0: cooking
+starts when an empty-handed player interacts with a pot holding ingredients; recipes, cook
+times, orders and values come from the layout. ``OvercookedClassic-<Layout>-v0``
+(:class:`OvercookedClassicEnv`) follows the 2019 rule of the human data and most zero-shot
+coordination work: a pot starts cooking by itself when it holds three ingredients, interacting
+empty-handed with a pot does nothing, and a soup's cook tick keeps counting past the cook time
+until the soup is picked up. Everything else is shared.
+
+- Actions: ``overcooked_ai_py.mdp.actions.Action.ALL_ACTIONS`` order: north, south, east, west,
+  stay, interact. ``reset()`` starts from the layout's standard start state.
+- Observation: the 26-channel lossless encoding, channels first, ``uint8 [B, 2, 26, W, H]``;
+  ``obs[b, p]`` equals ``np.transpose(mdp.lossless_state_encoding(state)[p], (2, 0, 1))``
+  (see :mod:`.encoding`; urgency uses this env's horizon, 400 by default).
+- Events ``[B, 2, E]``: the 25 reference ``EVENT_TYPES`` in order, then extras (see
+  :mod:`.events`); rewards are ``events @ weights``: ``"sparse"`` (default, the reference's
+  team delivery reward to both seats), ``"shaped"`` (the reference shaping alone),
+  ``"sparse_shaped"``, or your own vector / ``[2, 2, E]`` tensor.
+- Output buffers: with ``copy_obs=False`` the observation and event tensors come from two
+  alternating preallocated buffers, so a step's ``obs`` stays valid until the step after next
+  (copy it if you keep it longer); ``copy_obs=True`` returns fresh tensors. The default
+  (``None``) reuses buffers when ``num_envs >= 32`` and copies for smaller batches (the
+  PettingZoo/Gymnasium views use one copy). ``info["final_obs"]`` is always a copy.
+- State: ``get_state()``/``set_state()`` over ``pos, ori, held, held_timer, code, timer`` (see
+  :mod:`.dynamics`); :func:`xpm_bench.envs.reference.from_reference` /
+  :func:`~xpm_bench.envs.reference.to_reference` convert to and from ``overcooked_ai_py``.
+
+Layouts: every layout shipped with overcooked-ai 1.1.0 runs, tomatoes and multi-recipe orders
+included, except ``cramped_room_single`` (one player) and ``multiplayer_schelling`` (four
+players): this engine is two-player. Two documented quirks: ``tutorial_3`` has an infinite
+order bonus, so delivering its bonus recipe gives an infinite reward, exactly like the
+reference (rewards are computed so that ``0 * inf`` events count as 0); the reference compares
+soups' ingredient lists in insertion order while we store counts, so state equality is
+checked on ingredient multisets (the order is never observable).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from xpm_bench.envs.base import NUM_PLAYERS, BatchedEnv, Tensor
+from xpm_bench.envs.overcooked import dynamics, encoding, render
+from xpm_bench.envs.overcooked import events as ev
+from xpm_bench.envs.overcooked.layout import ACTION_NAMES, DISH, INTERACT, Layout, load_layout
+from xpm_bench.errors import EnvArgumentError
+
+REUSE_BUFFERS_FROM = 32
+
+
+class OvercookedEnv(BatchedEnv):
+    """Batched Overcooked under the overcooked-ai 1.1.0 rule; see the module docstring."""
+
+    classic = False
+    rule_name = "overcooked-ai 1.1.0 (cooking starts on an empty-handed interact)"
+    num_actions = len(ACTION_NAMES)
+    action_names = ACTION_NAMES
+    observation_dtype = torch.uint8
+    state_keys = ("pos", "ori", "held", "held_timer", "code", "timer")
+
+    def __init__(
+        self,
+        num_envs: int = 1,
+        device: str | torch.device = "cpu",
+        layout: str | Layout = "cramped_room",
+        horizon: int = 400,
+        reward_weights: str | list[float] | Tensor = "sparse",
+        copy_obs: bool | None = None,
+    ):
+        if isinstance(layout, Layout):
+            self.layout = layout
+        elif isinstance(layout, str):
+            self.layout = load_layout(layout)
+        else:
+            raise EnvArgumentError(f"layout must be a layout name or a Layout, got {layout!r}")
+        if self.layout.max_cook_time > 255:
+            raise EnvArgumentError(f"layout {layout!r}: cook times above 255 do not fit uint8")
+        self.event_names = ev.event_names(self.layout)
+        self.reward_sets = ev.reward_sets(self.layout)
+        self.observation_shape = (encoding.NUM_CHANNELS, self.layout.width, self.layout.height)
+        self.observation_bounds = (0, max(3, self.layout.max_cook_time))
+        super().__init__(num_envs, device, horizon, reward_weights)
+        self.tables = dynamics.Tables.build(self.layout, self.classic, self.device)
+        self._build_reward_table()
+        self.reuse_buffers = num_envs >= REUSE_BUFFERS_FROM if copy_obs is None else not copy_obs
+        self._init_state()
+        self.encoder = encoding.Encoder(self.layout, num_envs, self.device)
+        self._obs_buffers = [self.encoder.new_buffer(num_envs)]
+        if self.reuse_buffers:
+            self._obs_buffers.append(self.encoder.new_buffer(num_envs))
+            shape = (num_envs, NUM_PLAYERS, self.num_events)
+            self._event_buffers = [torch.empty(shape, device=self.device) for _ in range(2)]
+        self._buffer_index = 0
+
+    # ------------------------------------------------------------------ state
+    def _init_state(self) -> None:
+        from xpm_bench.envs.reference import from_reference
+
+        start = from_reference(self.layout.start_state, self)
+        self._start = {key: start[key][0] for key in self.state_keys}
+        b = self.num_envs
+        for key, value in self._start.items():
+            setattr(self, key, value.unsqueeze(0).repeat(b, *[1] * value.dim()))
+        self._count_counter_dishes()
+        self._start_t = int(start["t"][0])
+
+    def _reset_where(self, mask: Tensor) -> None:
+        if bool(mask.all()):
+            for key, value in self._start.items():
+                getattr(self, key).copy_(value.expand_as(getattr(self, key)))
+        else:
+            for key, value in self._start.items():
+                getattr(self, key)[mask] = value
+        self._count_counter_dishes()
+
+    def _count_counter_dishes(self) -> None:
+        # a cache of the dishes lying on counters (the only cells that hold dishes)
+        self._counter_dishes = (self.code == DISH).sum(1)
+
+    def set_state(self, state: dict[str, Tensor]) -> None:
+        """Restore a snapshot from :meth:`get_state` or rows from ``from_reference``."""
+        super().set_state(state)
+        self._count_counter_dishes()
+
+    def get_state(self) -> dict[str, Any]:
+        """A snapshot (see :class:`BatchedEnv`), plus the layout name and rule for adapters."""
+        state = super().get_state()
+        shipped = self.layout.source[0] == "shipped"
+        state["layout"] = self.layout.name if shipped else self.layout
+        state["classic"] = self.classic
+        return state
+
+    # -------------------------------------------------------------- dynamics
+    def _transition(self, actions: Tensor) -> tuple[Tensor, Tensor]:
+        self._buffer_index ^= int(self.reuse_buffers)
+        tables, classic = self.tables, self.classic
+        acting = actions == INTERACT
+        pots = dynamics.pot_summary(self.code, tables)
+        counter_dishes = self._counter_dishes
+        outcomes = []
+        for p in range(NUM_PLAYERS):  # player 0 first: player 1 sees its changes
+            result = dynamics.interact(
+                acting[:, p],
+                self.pos[:, p],
+                self.ori[:, p],
+                self.held[:, p].long(),
+                self.held_timer[:, p].long(),
+                self.code,
+                self.timer,
+                self.held[:, 1 - p],
+                counter_dishes,
+                pots,
+                tables,
+                classic,
+            )
+            target = result.target.unsqueeze(1)
+            self.code.scatter_(1, target, result.cell.to(torch.uint8).unsqueeze(1))
+            self.timer.scatter_(1, target, result.cell_timer.to(torch.int16).unsqueeze(1))
+            self.held[:, p] = result.held
+            self.held_timer[:, p] = result.held_timer
+            counter_dishes = counter_dishes + result.counter_dish_change
+            outcomes.append(result.outcome)
+        self._counter_dishes = counter_dishes
+        self.pos, self.ori = dynamics.move(self.pos, self.ori, actions, tables)
+        dynamics.cook(self.code, self.timer, tables, classic)
+        rows = torch.stack(outcomes, 1)
+        self._last_rows = (rows + self._player_row_offset).view(-1)
+        rows = rows.view(-1)
+        if self.reuse_buffers:
+            events = self._event_buffers[self._buffer_index]
+            torch.index_select(tables.outcome_events, 0, rows, out=events.view(-1, self.num_events))
+        else:
+            events = tables.outcome_events.index_select(0, rows).view(self.num_envs, 2, -1)
+        terminated = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
+        self._last_events = events
+        return events, terminated
+
+    def rewards_from_events(self, events: Tensor) -> Tensor:
+        """``events @ weights``. For the events of the latest step this is a lookup in a
+        per-outcome reward table (events are 0/1 per outcome, so with integer-valued weights it
+        equals the base class's einsum exactly). With non-finite weights (tutorial_3's infinite
+        bonus) an event that did not happen contributes 0 rather than ``0 * inf = nan``."""
+        if events is self._last_events and self._reward_table is not None:
+            rewards = self._reward_table.index_select(0, self._last_rows)
+            return rewards.view(-1, NUM_PLAYERS, NUM_PLAYERS).sum(1)
+        if not self._finite_weights:
+            terms = events.unsqueeze(1) * self.reward_weights  # [B, i, p, E]
+            return torch.nan_to_num(terms, nan=0.0).sum(dim=(2, 3))
+        return super().rewards_from_events(events)
+
+    def set_reward_weights(self, weights: Any) -> None:
+        super().set_reward_weights(weights)
+        self._finite_weights = bool(torch.isfinite(self.reward_weights).all())
+        self._build_reward_table()
+
+    def _build_reward_table(self) -> None:
+        """``[2 * rows, 2]``: what each receiver gets for each outcome row of player 0, then of
+        player 1."""
+        self._last_events, self._reward_table = None, None
+        tables = getattr(self, "tables", None)
+        if tables is None:
+            return
+        per_actor = []
+        for p in range(NUM_PLAYERS):
+            terms = tables.outcome_events.unsqueeze(1) * self.reward_weights[:, p]  # [R, i, E]
+            per_actor.append(torch.nan_to_num(terms, nan=0.0).sum(-1))
+        self._reward_table = torch.cat(per_actor)
+        self._player_row_offset = torch.tensor(
+            [0, tables.outcome_events.shape[0]], device=self.device
+        )
+
+    # ----------------------------------------------------------- observation
+    def _observe(self) -> Tensor:
+        if self.reuse_buffers:
+            out = self._obs_buffers[self._buffer_index]
+        else:
+            out = self.encoder.new_buffer(self.num_envs)
+        urgent = (self.horizon - self.t) < encoding.URGENCY_STEPS
+        self.encoder.write(
+            out, self.pos, self.ori, self.held, self.held_timer, self.code, self.timer, urgent
+        )
+        return out.view(self.num_envs, NUM_PLAYERS, *self.observation_shape)
+
+    def _auto_reset(self, done: Tensor, obs: Tensor, info: dict[str, Tensor]) -> Tensor:
+        # the re-observation after the reset rewrites this step's buffer: keep a copy
+        return super()._auto_reset(done, obs.clone() if self.reuse_buffers else obs, info)
+
+    # ---------------------------------------------------------------- render
+    def render_ansi(self, index: int = 0) -> str:
+        return render.ansi(self, index)
+
+    def render_rgb(self, index: int = 0) -> np.ndarray:
+        return render.rgb(self, index)
+
+
+class OvercookedClassicEnv(OvercookedEnv):
+    """Batched Overcooked under the 2019 rule (pots start cooking by themselves at three
+    ingredients); see the module docstring."""
+
+    classic = True
+    rule_name = "2019 (a full pot starts cooking by itself)"
