@@ -21,8 +21,10 @@ app = typer.Typer(
 def list_envs() -> None:
     """A table of every registered environment id."""
     table = Table(title="xpm-bench environments")
-    for column in ("id", "players", "observation", "actions", "horizon", "events", "description"):
-        table.add_column(column)
+    table.add_column("id", no_wrap=True)
+    for column in ("players", "observation", "actions", "horizon", "events"):
+        table.add_column(column, justify="right", no_wrap=True)
+    table.add_column("description", overflow="fold")
     for env_id in registered_ids():
         env = make(env_id)
         table.add_row(
