@@ -9,7 +9,6 @@ uninterrupted ones.
 
 from __future__ import annotations
 
-import dataclasses
 import fnmatch
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -73,23 +72,6 @@ class TrainConfig:
     @property
     def num_updates(self) -> int:
         return max(1, self.env_steps // (self.num_envs * self.rollout_steps))
-
-
-def config_from_dict(cls: type, data: dict[str, Any]) -> Any:
-    """Rebuild a (possibly nested) frozen config dataclass from its ``asdict`` form."""
-    kwargs = {}
-    for f in dataclasses.fields(cls):
-        if f.name not in data:
-            continue
-        value = data[f.name]
-        sub = f.type if isinstance(f.type, type) else _FIELD_TYPES.get(f.type)
-        if sub is not None and dataclasses.is_dataclass(sub) and isinstance(value, dict):
-            value = config_from_dict(sub, value)
-        kwargs[f.name] = value
-    return cls(**kwargs)
-
-
-_FIELD_TYPES = {"PPOConfig": PPOConfig, "TrainConfig": TrainConfig}
 
 
 def event_shaping_weights(env: Any, patterns: Sequence[tuple[str, float]]) -> Tensor:
