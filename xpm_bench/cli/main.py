@@ -58,5 +58,12 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exit_.exit_code)
 
 
+# population generation and inspection
+from xpm_bench.cli import generate as _generate  # noqa: E402
+from xpm_bench.cli import info as _info  # noqa: E402
+
+app.command("generate")(_generate.generate)
+app.command("info")(_info.info)
+
 if __name__ == "__main__":
     main()
