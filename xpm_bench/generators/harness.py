@@ -169,6 +169,13 @@ class Harness:
         self.checkpoints_written += 1
         self._last_checkpoint = time.monotonic()
 
+    def discard_checkpoint(self) -> None:
+        """Delete the checkpoint (and the run dir if that leaves it empty)."""
+        if self.checkpoint_path is not None and self.checkpoint_path.exists():
+            self.checkpoint_path.unlink()
+            with contextlib.suppress(OSError):
+                self.run_dir.rmdir()
+
     def _load_checkpoint(self) -> None:
         path = self.checkpoint_path
         if path is None:

@@ -72,4 +72,5 @@ def run_generation(
     pop.ledger = harness.ledger.to_dict()
     if output is not None:
         save_population(pop, output)
+        harness.discard_checkpoint()  # the run is complete and its result is safe on disk
     return pop

@@ -131,7 +131,10 @@ def generate(
         members.append(
             _train_member(harness, env_id, config, index, member_seeds[index], members, current)
         )
-        harness.boundary(lambda: {"members": [_member_state(m) for m in members], "current": None})
+        # a finished member is worth keeping: checkpoint now whatever the interval
+        harness.boundary(
+            lambda: {"members": [_member_state(m) for m in members], "current": None}, force=True
+        )
     return Population(
         env_id=env_id,
         method=METHOD,
