@@ -112,7 +112,12 @@ def reward_weights(
     base = env.reward_weight_tensor("sparse" if name == "shaped" else name)
     shaping = torch.zeros_like(base)
     if name == "shaped":
-        shaping = env.reward_weight_tensor("shaped") - base
+        shaping = env.reward_weight_tensor("shaped")
+        # Some envs' "shaped" set includes the sparse reward, others hold the shaping alone:
+        # if it repeats every sparse weight, take the difference.
+        sparse_part = base != 0
+        if bool(sparse_part.any()) and torch.equal(shaping[sparse_part], base[sparse_part]):
+            shaping = shaping - base
     if event_shaping:
         shaping = shaping + env.reward_weight_tensor(
             event_shaping_weights(env, event_shaping).to(base.device)
