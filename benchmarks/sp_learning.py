@@ -49,7 +49,9 @@ def main() -> None:
     parser.add_argument("--preset", default="default")
     parser.add_argument("--budget-s", type=float, default=900.0, help="wall-clock limit")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads (1 is fastest on a busy 2-core box)"
+    )
     parser.add_argument("--set", action="append", default=[], help="config override field=value")
     parser.add_argument("--window", type=int, default=5, help="updates in the moving average")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/sp_learning.json"))

@@ -26,6 +26,7 @@ def _same_population(a, b):
     assert len(a.members) == len(b.members)
     for ma, mb in zip(a.members, b.members):
         assert ma.state_dict.keys() == mb.state_dict.keys()
+        assert (ma.name, ma.seed, ma.info) == (mb.name, mb.seed, mb.info)
         for key in ma.state_dict:
             assert torch.equal(ma.state_dict[key], mb.state_dict[key]), key
 

@@ -175,7 +175,8 @@ def _train_member(
         trainer.load_state_dict(current["trainer"])
     else:
         trainer.start(seed=child_seed(member_seed, 2))
-    recent: list[float] = []
+    # recent mean sparse returns (progress display, member info); checkpointed with the trainer
+    recent: list[float] = list(current["recent"]) if current is not None else []
     while not trainer.done:
         stats = trainer.update()
         sparse = stats["episodes"]["sparse_return"]
@@ -191,9 +192,13 @@ def _train_member(
             }
         )
         harness.boundary(
-            lambda: {
+            lambda recent=recent: {
                 "members": [_member_state(m) for m in done_members],
-                "current": {"index": index, "trainer": trainer.state_dict()},
+                "current": {
+                    "index": index,
+                    "trainer": trainer.state_dict(),
+                    "recent": list(recent),
+                },
             }
         )
     harness.close_env(name)

@@ -98,8 +98,9 @@ def reward_weights(
     """Training reward weights ``base + f * shaping`` with ``f`` annealed linearly 1 -> 0.
 
     ``reward_set`` ``auto`` means ``shaped`` if the env has it, else ``sparse``. For ``shaped``
-    the base is ``sparse`` and the shaping ``shaped - sparse``; any other set is the base as
-    is. ``event_shaping`` adds to the shaping part.
+    the base is ``sparse`` and the shaping is the ``shaped`` set (minus ``sparse`` when the
+    ``shaped`` set already includes it); any other set is the base as is. ``event_shaping``
+    adds to the shaping part.
     """
     name = reward_set
     if name == "auto":
@@ -147,7 +148,9 @@ class PPOTrainer:
     ):
         self.env, self.learner, self.config = env, learner, config
         self.actors: list[Policy] = [learner.policy(), *partners]
+        # CPU generator: minibatch order and partner draws; device generator: action sampling
         self.generator = torch.Generator().manual_seed(int(seed))
+        self.sample_generator = torch.Generator(device=env.device).manual_seed(int(seed) + 1)
         self.reassign = reassign
         self.kind = kind
         self.obs_ndim = len(env.observation_shape)
@@ -193,7 +196,13 @@ class PPOTrainer:
                 self.reassign(done, state, gen)
 
         rollout = collect_rollout(
-            self.env, self.state, self.actors, cfg.rollout_steps, self.generator, on_end, self.kind
+            self.env,
+            self.state,
+            self.actors,
+            cfg.rollout_steps,
+            self.sample_generator,
+            on_end,
+            self.kind,
         )
         batch = learner_batch(rollout, self.learner, 0, ppo, self.obs_ndim)
         stats = ppo_update(self.learner, batch, ppo, self.generator)
@@ -207,6 +216,7 @@ class PPOTrainer:
         return {
             "learner": self.learner.state_dict(),
             "generator": self.generator.get_state(),
+            "sample_generator": self.sample_generator.get_state(),
             "rollout": self.state.state_dict(),
             "updates_done": self.updates_done,
             "steps_done": self.steps_done,
@@ -215,6 +225,7 @@ class PPOTrainer:
     def load_state_dict(self, data: dict[str, Any]) -> None:
         self.learner.load_state_dict(data["learner"])
         self.generator.set_state(data["generator"])
+        self.sample_generator.set_state(data["sample_generator"])
         self.state = RolloutState.from_state_dict(data["rollout"], self.env.device)
         self.updates_done = int(data["updates_done"])
         self.steps_done = int(data["steps_done"])
