@@ -44,6 +44,7 @@ def test_generate_then_info(tmp_path, capsys):
         (["--method", "sp", "--env", "MPPMR-v0", "--pop-size", "0"], "pop-size must be >= 1"),
         (["--method", "sp", "--env", "MPPMR-v0", "--set", "bogus=1"], "unknown config field"),
         (["--method", "sp", "--env", "MPPMR-v0", "--resume"], "nothing to resume"),
+        (["--method", "sp", "--env", "MPPMR-v0", "--device", "tpu"], "unknown device 'tpu'"),
     ],
 )
 def test_user_errors_exit_2_with_one_line_and_no_file(tmp_path, capsys, extra, message):

@@ -71,3 +71,17 @@ def test_self_play_on_overcooked_cramped_room_delivers_soups():
     sparse = env.reward_weight_tensor("sparse")
     team = torch.einsum("pnqe,iqe->pni", result.events, sparse)[..., 0]
     assert float(team.mean()) >= 20.0  # at least one soup per episode on average
+
+
+def test_recurrent_actor_trains_end_to_end_and_round_trips(tmp_path):
+    from xpm_bench.generators.run import run_generation
+    from xpm_bench.population import load_population
+
+    overrides = ["env_steps=2048", "num_envs=16", "rollout_steps=16", "gru=8"]
+    out = tmp_path / "pop.pt"
+    run_generation("sp", "MPPMR-v0", 1, seed=0, preset="smoke", overrides=overrides, output=out)
+    pop = load_population(out)
+    policy = pop.policies()[0]
+    assert policy.recurrent and pop.members[0].arch_kwargs["gru"] == 8
+    result = play_pairs("MPPMR-v0", [(policy, policy)], episodes=4, seed=0)
+    assert result.lengths.shape == (1, 4)

@@ -145,12 +145,11 @@ class Harness:
         if self.run_dir is not None and (due or force or self._stop_requested):
             self.write_checkpoint(state_fn())
         if self._stop_requested:
-            where = f" in {str(self.run_dir)!r}" if self.run_dir is not None else ""
+            done = f"interrupted after {self.ledger.env_steps:,} env steps"
+            if self.run_dir is None:
+                raise GenerationInterrupted(f"{done} (no run dir, nothing saved)")
             raise GenerationInterrupted(
-                f"interrupted after {self.ledger.env_steps:,} env steps; checkpoint saved{where}, "
-                f"continue with --resume"
-                if self.run_dir is not None
-                else f"interrupted after {self.ledger.env_steps:,} env steps (no run dir)"
+                f"{done}; checkpoint saved in {str(self.run_dir)!r}, continue with --resume"
             )
 
     def write_checkpoint(self, generator_state: dict[str, Any]) -> None:

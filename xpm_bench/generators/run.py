@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from xpm_bench import __version__
 from xpm_bench.errors import ConfigError
 from xpm_bench.generators import get_generator
@@ -44,6 +46,8 @@ def run_generation(
     and only once the run is complete.
     """
     spec(env_id)  # unknown ids fail here, before any work
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"--device {device}: CUDA is not available here; use --device cpu")
     if pop_size < 1:
         raise ConfigError(f"pop-size must be >= 1, got {pop_size}")
     module = get_generator(method).load()
