@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
     except XpmBenchError as error:
         err_console.print(f"[red]error:[/red] {error}", highlight=False)
         sys.exit(error.exit_code)
-    except click.exceptions.Abort:
+    except (click.exceptions.Abort, KeyboardInterrupt):
         err_console.print("aborted")
         sys.exit(130)
     except click.ClickException as error:
