@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import time
 from pathlib import Path
@@ -107,7 +108,7 @@ def main() -> None:
         "config": config_to_dict(config),
         "seed": args.seed,
         "threads": args.threads,
-        "machine": {"processor": platform.processor(), "cpus": torch.get_num_threads()},
+        "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count()},
         "budget_s": args.budget_s,
         "wall_s": wall,
         "env_steps": ledger.env_steps,
