@@ -32,9 +32,12 @@ class Config(TrainConfig):
     """
 
 
-# MPPMR's only reward is the rendezvous, which random play never reaches in 16 steps; early
-# shaping for walking into a lane and onto a landmark (annealed away) makes it discoverable.
-MPPMR_SHAPING = (("lane_*", 0.1), ("landmark_*", 0.2))
+# MPPMR's only reward is the rendezvous, which random play never reaches in 16 steps: random
+# agents quit within a few steps and wander near the hub. Early shaping (annealed away) pays
+# a little for entering a lane and reaching a landmark and charges for quitting, so episodes
+# last long enough to find a meeting point. The lane bonus is kept small so that walking in
+# and out of a lane (farming it) is worth less than a rendezvous.
+MPPMR_SHAPING = (("lane_*", 0.05), ("landmark_*", 0.1), ("quit", -0.1))
 
 
 def preset(name: str, env_id: str) -> Config:
@@ -52,7 +55,7 @@ def preset(name: str, env_id: str) -> Config:
 
 
 def _mppmr_preset(name: str) -> Config:
-    ppo = PPOConfig(lr=1e-3, ent_coef=0.01, epochs=4, minibatches=4)
+    ppo = PPOConfig(lr=1e-3, ent_coef=0.02, epochs=4, minibatches=4)
     if name == "smoke":
         return Config(
             env_steps=80_000,
