@@ -37,8 +37,16 @@ def make_single_agent(
     )
 
 
+def load_population(path: str):
+    """Read and validate a population file (``pop.pt``); see :mod:`xpm_bench.population`."""
+    from xpm_bench.population import load_population as _load
+
+    return _load(path)
+
+
 __all__ = [
     "__version__",
+    "load_population",
     "make",
     "make_parallel",
     "make_single_agent",

@@ -10,7 +10,9 @@ import typer
 from xpm_bench import __version__
 from xpm_bench.cli import envs
 from xpm_bench.cli import evaluate as evaluate_cli
+from xpm_bench.cli import generate as generate_cli
 from xpm_bench.cli import holdout as holdout_cli
+from xpm_bench.cli import info as info_cli
 from xpm_bench.cli.common import err_console
 from xpm_bench.errors import XpmBenchError
 
@@ -23,6 +25,8 @@ app = typer.Typer(
 )
 app.add_typer(envs.app, name="envs")
 app.add_typer(holdout_cli.app, name="holdout")
+app.command("generate")(generate_cli.generate)
+app.command("info")(info_cli.info)
 app.command("evaluate")(evaluate_cli.evaluate)
 app.command("render")(evaluate_cli.render)
 
@@ -56,6 +60,9 @@ def main(argv: list[str] | None = None) -> None:
     except XpmBenchError as error:
         err_console.print(f"[red]error:[/red] {error}", highlight=False)
         sys.exit(error.exit_code)
+    except KeyboardInterrupt:
+        err_console.print("aborted")
+        sys.exit(130)
 
 
 if __name__ == "__main__":
