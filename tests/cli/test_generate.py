@@ -20,17 +20,17 @@ def test_generate_then_info(tmp_path, capsys):
     out = tmp_path / "pop.pt"
     argv = ["generate", "--method", "sp", "--env", "MPPMR-v0", "--pop-size", "2"]
     argv += ["--preset", "smoke", "--seed", "3", "-o", str(out), "--quiet", *TINY]
-    main(argv)
+    assert _run(argv) == 0
     pop = load_population(out)
     assert pop.method == "sp" and pop.env_id == "MPPMR-v0" and len(pop) == 2
     assert pop.ledger["env_steps"] == 2 * 2048
     assert pop.config["env_steps"] == 2048 and pop.seeds["seed"] == 3
     assert not (tmp_path / "pop.pt.run").exists()  # a finished run cleans up its checkpoint
     capsys.readouterr()
-    main(["info", str(out)])
+    assert _run(["info", str(out)]) == 0
     text = capsys.readouterr().out
     assert "MPPMR-v0" in text and "sp-1" in text and "4,096 env steps" in text
-    main(["info", str(out), "--json"])
+    assert _run(["info", str(out), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["members"] == 2 and data["ledger"]["env_steps_by_kind"]["sp"] == 4096
 
