@@ -120,10 +120,10 @@ class Encoder:
 
     def _write_objects(self, view, pos, held, held_timer, code, timer, urgent) -> None:
         """Channels 16-25 of one seat's ``view [B, 26, C]`` (held objects at their holder)."""
-        grid = code.clone()
-        grid.scatter_(1, pos, held)
-        timers = timer.clone()
-        timers.scatter_(1, pos, held_timer)
+        grid = code.to(torch.uint8)
+        grid.scatter_(1, pos, held.to(torch.uint8))
+        timers = timer.to(torch.int16)
+        timers.scatter_(1, pos, held_timer.to(torch.int16))
         one = self.one
         kind = grid >> 4  # 0 nothing or an item, 1 idle soup, 3 soup that started cooking
         soup = kind & one
