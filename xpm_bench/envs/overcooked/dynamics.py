@@ -286,10 +286,10 @@ def resolve_moves(pos: Tensor, target: Tensor) -> Tensor:
 
 
 def pot_key(code: Tensor, tables: Tables) -> Tensor:
-    """``[B, 1]`` int64: the pot snapshot part of the usefulness key (number of full pots and
+    """``[B]`` int64: the pot snapshot part of the usefulness key (number of full pots and
     of pots needing a dish), already multiplied by its stride."""
     pots = code.index_select(1, tables.pot_cells)
-    return lookup(tables.pot_values, pots).sum(1, keepdim=True)
+    return lookup(tables.pot_values, pots).sum(1)
 
 
 def interact(
@@ -305,24 +305,28 @@ def interact(
     tables: Tables,
 ) -> tuple[Tensor, Tensor]:
     """One player's interact with the cell it faces, applied in place to its ``held,
-    held_timer [B, 1]`` and the grid ``code, timer [B, C]``.
+    held_timer [B]`` and the grid ``code, timer [B, C]``.
 
-    ``interact_base, target [B, 1]``: from :func:`pose_lookups`; ``other_held [B, 1]``: the
-    partner's held code now; ``counter_dishes [B, 1]``: dishes on counters now; ``pots [B, 1]``:
-    :func:`pot_key` of the state before the step. Returns ``(outcome [B, 1], counter_dishes
-    [B, 1])``: the row of the outcome-events table and the dishes on counters afterwards.
+    ``interact_base [B]``: from :func:`pose_lookups`; ``target [B]``: the faced cell as an
+    index into the flattened grid (``copy * C + cell``; 1-D ``index_select``/``index_copy_``
+    are several times faster than ``gather``/``scatter_`` along dim 1); ``other_held [B]``:
+    the partner's held code now; ``counter_dishes [B]``: dishes on counters now; ``pots [B]``:
+    :func:`pot_key` of the state before the step. Returns ``(outcome [B], counter_dishes
+    [B])``: the row of the outcome-events table and the dishes on counters afterwards.
     """
-    obj = code.gather(1, target)
-    obj_timer = timer.gather(1, target)
+    flat_code, flat_timer = code.view(-1), timer.view(-1)
+    obj = flat_code.index_select(0, target)
+    obj_timer = flat_timer.index_select(0, target)
     key = torch.add(interact_base, held, alpha=2 * NUM_CODES)
     key.add_(obj, alpha=2).add_(obj_timer.clamp(0, 1))  # + 1 unless the cell's timer <= 0
-    row = tables.interaction.index_select(0, key.view(-1))
-    column = row.view(-1, NUM_COLUMNS, 1).unbind(1)
-    new_timer = torch.addcmul(column[TAKE_CELL_TIMER] * obj_timer, column[KEEP_HELD_TIMER], held_timer)
+    column = tables.interaction.index_select(0, key).unbind(1)
+    new_timer = torch.addcmul(
+        column[TAKE_CELL_TIMER] * obj_timer, column[KEEP_HELD_TIMER], held_timer
+    )
     cell_timer = torch.addcmul(column[SET_CELL_TIMER], column[KEEP_CELL_TIMER], obj_timer)
     cell_timer.addcmul_(column[PUT_HELD_TIMER], held_timer)
-    code.scatter_(1, target, column[NEW_CELL])
-    timer.scatter_(1, target, cell_timer)
+    flat_code.index_copy_(0, target, column[NEW_CELL])
+    flat_timer.index_copy_(0, target, cell_timer)
     useful_key = torch.add(pots, column[USEFUL_TEST]).add_(other_held, alpha=4)
     useful_key.add_(counter_dishes.clamp(max=1), alpha=4 * NUM_CODES)
     outcome = lookup(tables.usefulness, useful_key).add_(column[OUTCOME])
@@ -364,7 +368,9 @@ def cook(code: Tensor, timer: Tensor, tables: Tables, classic: bool) -> None:
         pots = code.index_select(1, cells)
         code.index_copy_(1, cells, lookup(tables.start_code, pots))
         # a pot that starts gets its cook time; then every started soup ticks once
-        timers = torch.addcmul(lookup(tables.timer_add, pots), timers, lookup(tables.timer_keep, pots))
+        timers = torch.addcmul(
+            lookup(tables.timer_add, pots), timers, lookup(tables.timer_keep, pots)
+        )
     else:
         timers = timers - timers.clamp(0, 1)  # cooking soups (timer > 0) tick
     timer.index_copy_(1, cells, timers)

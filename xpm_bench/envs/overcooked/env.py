@@ -45,12 +45,17 @@ import torch
 from xpm_bench.envs.base import NUM_PLAYERS, BatchedEnv, Tensor
 from xpm_bench.envs.overcooked import dynamics, encoding, render
 from xpm_bench.envs.overcooked import events as ev
-from xpm_bench.envs.overcooked.layout import ACTION_NAMES, DISH, INTERACT, Layout, load_layout
+from xpm_bench.envs.overcooked.layout import ACTION_NAMES, DISH, Layout, load_layout
 from xpm_bench.errors import EnvArgumentError
 
 REUSE_BUFFERS_FROM = 32
 # dtypes of get_state() snapshots (the engine itself runs on int64)
-STATE_DTYPES = {"held": torch.uint8, "held_timer": torch.int16, "code": torch.uint8, "timer": torch.int16}
+STATE_DTYPES = {
+    "held": torch.uint8,
+    "held_timer": torch.int16,
+    "code": torch.uint8,
+    "timer": torch.int16,
+}
 
 
 class OvercookedEnv(BatchedEnv):
@@ -89,6 +94,10 @@ class OvercookedEnv(BatchedEnv):
         self._build_reward_table()
         self.reuse_buffers = num_envs >= REUSE_BUFFERS_FROM if copy_obs is None else not copy_obs
         self._init_state()
+        # index of each copy's first cell in the flattened grid
+        self._row_starts = (
+            torch.arange(num_envs, device=self.device).view(-1, 1) * self.layout.num_cells
+        )
         self.encoder = encoding.Encoder(self.layout, num_envs, self.device)
         self._obs_buffers = [self.encoder.new_buffer(num_envs)]
         if self.reuse_buffers:
@@ -120,7 +129,7 @@ class OvercookedEnv(BatchedEnv):
 
     def _count_counter_dishes(self) -> None:
         # a cache of the dishes lying on counters (the only cells that hold dishes)
-        self._counter_dishes = (self.code == DISH).sum(1, keepdim=True)
+        self._counter_dishes = (self.code == DISH).sum(1)
 
     def set_state(self, state: dict[str, Tensor]) -> None:
         """Restore a snapshot from :meth:`get_state` or rows from ``from_reference``."""
@@ -148,10 +157,10 @@ class OvercookedEnv(BatchedEnv):
         )
         pots = dynamics.pot_key(self.code, tables)
         counter_dishes = self._counter_dishes
-        # [B, 1] views of each player's part (writes go to the state)
-        split = [x.view(-1, NUM_PLAYERS, 1).unbind(1) for x in (interact_base, target)]
-        held = self.held.view(-1, NUM_PLAYERS, 1).unbind(1)
-        held_timer = self.held_timer.view(-1, NUM_PLAYERS, 1).unbind(1)
+        # each player's part: faced cells in the flattened grid, [B] views of the state
+        flat_target = torch.add(target, self._row_starts).t().contiguous()
+        split = [interact_base.t().contiguous(), flat_target]
+        held, held_timer = self.held.unbind(1), self.held_timer.unbind(1)
         outcomes = []
         for p in range(NUM_PLAYERS):  # player 0 first: player 1 sees its changes
             outcome, counter_dishes = dynamics.interact(
@@ -170,7 +179,7 @@ class OvercookedEnv(BatchedEnv):
         self._counter_dishes = counter_dishes
         self.pos, self.ori = new_pos, new_ori
         dynamics.cook(self.code, self.timer, tables, classic)
-        rows = torch.cat(outcomes, 1)
+        rows = torch.stack(outcomes, 1)
         self._last_rows = rows
         rows = rows.view(-1)
         if self.reuse_buffers:
@@ -189,8 +198,10 @@ class OvercookedEnv(BatchedEnv):
         bonus) an event that did not happen contributes 0 rather than ``0 * inf = nan``."""
         if events is self._last_events and self._reward_table is not None:
             rows = self._last_rows
-            return self._reward_table[0].index_select(0, rows[:, 0]).add_(
-                self._reward_table[1].index_select(0, rows[:, 1])
+            return (
+                self._reward_table[0]
+                .index_select(0, rows[:, 0])
+                .add_(self._reward_table[1].index_select(0, rows[:, 1]))
             )
         if not self._finite_weights:
             terms = events.unsqueeze(1) * self.reward_weights  # [B, i, p, E]
