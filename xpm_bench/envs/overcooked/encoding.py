@@ -101,47 +101,53 @@ class Encoder:
     ) -> Tensor:
         """Fill the dynamic channels of ``out`` (from :meth:`new_buffer`) from the state;
         ``urgent [B]`` bool: fewer than 40 steps remain."""
-        out[:, :, :FIRST_STATIC].copy_(self._player_channels(pos, ori))
-        self._write_objects(out[:, 0], pos, held, held_timer, code, timer, urgent)
-        out[:, 1, FIRST_OBJECT:].copy_(out[:, 0, FIRST_OBJECT:])
+        self._write_players(out, pos, ori)
+        self._write_objects(out[:, 0], pos, held, held_timer, code, timer)
+        out[:, 1, FIRST_OBJECT:URGENCY].copy_(out[:, 0, FIRST_OBJECT:URGENCY])
+        out[:, :, URGENCY].copy_(urgent.view(-1, 1, 1).expand(-1, 2, self.num_cells))
         return out
 
-    def _player_channels(self, pos: Tensor, ori: Tensor) -> Tensor:
-        """``[B, 2, 10, C]``: channels 0-9 of both seats."""
+    def _write_players(self, out: Tensor, pos: Tensor, ori: Tensor) -> None:
+        """Channels 0-9 of both seats, one template row per seat straight into ``out``."""
         b, c = pos.shape[0], self.num_cells
         key = pos * 4 + ori  # [B, 2]
         partner_key = key.flip(1)
+        rows = out.view(b * 2, NUM_CHANNELS * c)[:, : FIRST_STATIC * c]
         if self.joint:
-            rows = (key * (4 * c) + partner_key).view(-1)
-            return self.templates.index_select(0, rows).view(b, 2, 10, c)
-        mine = self.templates_me.index_select(0, key.view(-1))
-        theirs = self.templates_partner.index_select(0, partner_key.reshape(-1))
-        return (mine | theirs).view(b, 2, 10, c)
+            torch.index_select(self.templates, 0, (key * (4 * c) + partner_key).view(-1), out=rows)
+        else:
+            mine = self.templates_me.index_select(0, key.view(-1))
+            theirs = self.templates_partner.index_select(0, partner_key.reshape(-1))
+            torch.bitwise_or(mine, theirs, out=rows)
 
-    def _write_objects(self, view, pos, held, held_timer, code, timer, urgent) -> None:
-        """Channels 16-25 of one seat's ``view [B, 26, C]`` (held objects at their holder)."""
-        grid = code.clone()
-        grid.scatter_(1, pos, held)
-        timers = timer.clone()
-        timers.scatter_(1, pos, held_timer)
+    def _write_objects(self, view, pos, held, held_timer, code, timer) -> None:
+        """Channels 16-24 of one seat's ``view [B, 26, C]`` (held objects at their holder).
+
+        Writes into ``view`` are strided (one short row per copy and channel) and cost about
+        ten contiguous ops each on CPU, so every intermediate is contiguous and every channel
+        is written exactly once.
+        """
+        grid = code.to(torch.uint8)
+        grid.scatter_(1, pos, held.to(torch.uint8))
+        timers = timer.to(torch.int16)
+        timers.scatter_(1, pos, held_timer.to(torch.int16))
+        cooking = timers.clamp_(0, 255).to(torch.uint8)  # cook time remaining (0 unless cooking)
         one = self.one
         kind = grid >> 4  # 0 nothing or an item, 1 idle soup, 3 soup that started cooking
-        soup = kind & one
         started = kind >> 1
-        item = one - torch.minimum(kind, one)  # 1 for nothing/onion/tomato/dish
-        low, high = grid & one, (grid >> 1) & one
-        onions = (grid & 3) * soup
-        tomatoes = ((grid >> 2) & 3) * soup
+        idle = (kind & one) - started
+        item = one - kind.clamp(max=1)  # 1 for nothing/onion/tomato/dish
+        onions, tomatoes = grid & 3, (grid >> 2) & 3
+        torch.mul(onions, idle, out=view[:, 16])
+        torch.mul(tomatoes, idle, out=view[:, 17])
         torch.mul(onions, started, out=view[:, 18])
         torch.mul(tomatoes, started, out=view[:, 19])
-        torch.sub(onions, view[:, 18], out=view[:, 16])
-        torch.sub(tomatoes, view[:, 19], out=view[:, 17])
-        view[:, 20].copy_(torch.relu(timers))  # cook time remaining (0 unless cooking)
-        # timer <= 0  <=>  the sign bit of (timer - 1) is set
-        not_positive = (((timers - 1) >> 15) & 1).to(torch.uint8)
-        torch.mul(started, not_positive, out=view[:, 21])  # done
-        low_item, high_item = low * item, high * item
-        torch.mul(low_item, high, out=view[:, 22])  # dish (code 3)
-        torch.sub(low_item, view[:, 22], out=view[:, 23])  # onion (code 1)
-        torch.sub(high_item, view[:, 22], out=view[:, 24])  # tomato (code 2)
-        view[:, URGENCY].copy_(urgent.view(-1, 1).expand(-1, grid.shape[1]))
+        view[:, 20].copy_(cooking)
+        # done: started and nothing left to cook
+        torch.sub(started, started * cooking.clamp(max=1), out=view[:, 21])
+        items = onions * item  # 1 onion, 2 tomato, 3 dish
+        high = items >> 1
+        dish = high & items
+        view[:, 22].copy_(dish)
+        torch.sub(items & one, dish, out=view[:, 23])  # onion (code 1)
+        torch.sub(high, dish, out=view[:, 24])  # tomato (code 2)

@@ -45,10 +45,17 @@ import torch
 from xpm_bench.envs.base import NUM_PLAYERS, BatchedEnv, Tensor
 from xpm_bench.envs.overcooked import dynamics, encoding, render
 from xpm_bench.envs.overcooked import events as ev
-from xpm_bench.envs.overcooked.layout import ACTION_NAMES, DISH, INTERACT, Layout, load_layout
+from xpm_bench.envs.overcooked.layout import ACTION_NAMES, DISH, Layout, load_layout
 from xpm_bench.errors import EnvArgumentError
 
 REUSE_BUFFERS_FROM = 32
+# dtypes of get_state() snapshots (the engine itself runs on int64)
+STATE_DTYPES = {
+    "held": torch.uint8,
+    "held_timer": torch.int16,
+    "code": torch.uint8,
+    "timer": torch.int16,
+}
 
 
 class OvercookedEnv(BatchedEnv):
@@ -87,6 +94,10 @@ class OvercookedEnv(BatchedEnv):
         self._build_reward_table()
         self.reuse_buffers = num_envs >= REUSE_BUFFERS_FROM if copy_obs is None else not copy_obs
         self._init_state()
+        # index of each copy's first cell in the flattened grid
+        self._row_starts = (
+            torch.arange(num_envs, device=self.device).view(-1, 1) * self.layout.num_cells
+        )
         self.encoder = encoding.Encoder(self.layout, num_envs, self.device)
         self._obs_buffers = [self.encoder.new_buffer(num_envs)]
         if self.reuse_buffers:
@@ -100,7 +111,7 @@ class OvercookedEnv(BatchedEnv):
         from xpm_bench.envs.reference import from_reference
 
         start = from_reference(self.layout.start_state, self)
-        self._start = {key: start[key][0] for key in self.state_keys}
+        self._start = {key: start[key][0].long() for key in self.state_keys}
         b = self.num_envs
         for key, value in self._start.items():
             setattr(self, key, value.unsqueeze(0).repeat(b, *[1] * value.dim()))
@@ -126,8 +137,12 @@ class OvercookedEnv(BatchedEnv):
         self._count_counter_dishes()
 
     def get_state(self) -> dict[str, Any]:
-        """A snapshot (see :class:`BatchedEnv`), plus the layout name and rule for adapters."""
+        """A snapshot (see :class:`BatchedEnv`), plus the layout name and rule for adapters.
+        The engine keeps its state in int64; snapshots use the compact dtypes of
+        :func:`~xpm_bench.envs.reference.from_reference`."""
         state = super().get_state()
+        for key, dtype in STATE_DTYPES.items():
+            state[key] = state[key].to(dtype)
         shipped = self.layout.source[0] == "shipped"
         state["layout"] = self.layout.name if shipped else self.layout
         state["classic"] = self.classic
@@ -137,46 +152,44 @@ class OvercookedEnv(BatchedEnv):
     def _transition(self, actions: Tensor) -> tuple[Tensor, Tensor]:
         self._buffer_index ^= int(self.reuse_buffers)
         tables, classic = self.tables, self.classic
-        acting = actions == INTERACT
-        pots = dynamics.pot_summary(self.code, tables)
+        target, interact_base, new_pos, new_ori = dynamics.pose_lookups(
+            self.pos, self.ori, actions, tables
+        )
+        pots = dynamics.pot_key(self.code, tables)
         counter_dishes = self._counter_dishes
+        # each player's part: faced cells in the flattened grid, [B] views of the state
+        flat_target = torch.add(target, self._row_starts).t().contiguous()
+        split = [interact_base.t().contiguous(), flat_target]
+        held, held_timer = self.held.unbind(1), self.held_timer.unbind(1)
         outcomes = []
         for p in range(NUM_PLAYERS):  # player 0 first: player 1 sees its changes
-            result = dynamics.interact(
-                acting[:, p],
-                self.pos[:, p],
-                self.ori[:, p],
-                self.held[:, p].long(),
-                self.held_timer[:, p].long(),
+            outcome, counter_dishes = dynamics.interact(
+                split[0][p],
+                split[1][p],
+                held[p],
+                held_timer[p],
+                held[1 - p],
                 self.code,
                 self.timer,
-                self.held[:, 1 - p],
                 counter_dishes,
                 pots,
                 tables,
-                classic,
             )
-            target = result.target.unsqueeze(1)
-            self.code.scatter_(1, target, result.cell.to(torch.uint8).unsqueeze(1))
-            self.timer.scatter_(1, target, result.cell_timer.to(torch.int16).unsqueeze(1))
-            self.held[:, p] = result.held
-            self.held_timer[:, p] = result.held_timer
-            counter_dishes = counter_dishes + result.counter_dish_change
-            outcomes.append(result.outcome)
+            outcomes.append(outcome)
         self._counter_dishes = counter_dishes
-        self.pos, self.ori = dynamics.move(self.pos, self.ori, actions, tables)
+        self.pos, self.ori = new_pos, new_ori
         dynamics.cook(self.code, self.timer, tables, classic)
         rows = torch.stack(outcomes, 1)
-        self._last_rows = (rows + self._player_row_offset).view(-1)
+        self._last_rows = rows
         rows = rows.view(-1)
         if self.reuse_buffers:
             events = self._event_buffers[self._buffer_index]
             torch.index_select(tables.outcome_events, 0, rows, out=events.view(-1, self.num_events))
         else:
             events = tables.outcome_events.index_select(0, rows).view(self.num_envs, 2, -1)
-        terminated = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
         self._last_events = events
-        return events, terminated
+        # Overcooked episodes only end at the horizon
+        return events, torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
 
     def rewards_from_events(self, events: Tensor) -> Tensor:
         """``events @ weights``. For the events of the latest step this is a lookup in a
@@ -184,8 +197,12 @@ class OvercookedEnv(BatchedEnv):
         equals the base class's einsum exactly). With non-finite weights (tutorial_3's infinite
         bonus) an event that did not happen contributes 0 rather than ``0 * inf = nan``."""
         if events is self._last_events and self._reward_table is not None:
-            rewards = self._reward_table.index_select(0, self._last_rows)
-            return rewards.view(-1, NUM_PLAYERS, NUM_PLAYERS).sum(1)
+            rows = self._last_rows
+            return (
+                self._reward_table[0]
+                .index_select(0, rows[:, 0])
+                .add_(self._reward_table[1].index_select(0, rows[:, 1]))
+            )
         if not self._finite_weights:
             terms = events.unsqueeze(1) * self.reward_weights  # [B, i, p, E]
             return torch.nan_to_num(terms, nan=0.0).sum(dim=(2, 3))
@@ -197,8 +214,8 @@ class OvercookedEnv(BatchedEnv):
         self._build_reward_table()
 
     def _build_reward_table(self) -> None:
-        """``[2 * rows, 2]``: what each receiver gets for each outcome row of player 0, then of
-        player 1."""
+        """``[2 actors, rows, 2 receivers]``: what each seat gets for each outcome row of
+        player 0 and of player 1."""
         self._last_events, self._reward_table = None, None
         tables = getattr(self, "tables", None)
         if tables is None:
@@ -207,10 +224,7 @@ class OvercookedEnv(BatchedEnv):
         for p in range(NUM_PLAYERS):
             terms = tables.outcome_events.unsqueeze(1) * self.reward_weights[:, p]  # [R, i, E]
             per_actor.append(torch.nan_to_num(terms, nan=0.0).sum(-1))
-        self._reward_table = torch.cat(per_actor)
-        self._player_row_offset = torch.tensor(
-            [0, tables.outcome_events.shape[0]], device=self.device
-        )
+        self._reward_table = torch.stack(per_actor)
 
     # ----------------------------------------------------------- observation
     def _observe(self) -> Tensor:
