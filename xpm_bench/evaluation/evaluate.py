@@ -195,12 +195,11 @@ def train_and_score_ego(
 ) -> dict[str, Any]:
     """Train a PPO best response to the population, then score it against each holdout
     partner in both seats."""
-    from xpm_bench.generators import sp
     from xpm_bench.rl.ledger import Ledger
-    from xpm_bench.rl.trainer import train_best_response
+    from xpm_bench.rl.trainer import best_response_config, train_best_response
 
     env_id = population.env_id
-    config = dataclasses.replace(sp.preset(proto.ego_preset, env_id), env_steps=proto.ego_env_steps)
+    config = dataclasses.replace(best_response_config(env_id), env_steps=proto.ego_env_steps)
     root = evaluation_seed(proto.seed)
     ledger = Ledger()
     ego, _ = train_best_response(
@@ -242,7 +241,7 @@ def train_and_score_ego(
     prox = [row["br_prox"] for row in per_partner.values() if "br_prox" in row]
     return {
         "train_env_steps": int(ledger.env_steps),
-        "preset": proto.ego_preset,
+        "config": "best_response_config",
         "mean_return": mean_return,
         "br_prox_iqm": interquartile_mean(prox) if prox else None,
         "per_partner": per_partner,

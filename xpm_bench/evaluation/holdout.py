@@ -330,7 +330,8 @@ def mppmr_conventions(env_id: str) -> list[PartnerSpec]:
             name=f"landmark{k}-lane{p}",
             group="scripted",
             builder="mppmr-convention",
-            params={"landmark": k, "lane": p},
+            # closed form: the same-landmark convention meets it, return 1 (for BR-Prox)
+            params={"landmark": k, "lane": p, "best_response_return": 1.0},
         )
         for k in range(layout.n_landmarks)
         for p in range(layout.n_lanes)

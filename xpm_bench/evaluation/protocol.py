@@ -27,8 +27,8 @@ class Protocol:
         n_boot: bootstrap resamples for confidence intervals (over episodes).
         alpha: 1 - confidence level of the intervals.
         ego_env_steps: PPO budget of the ego agent trained against the population (real env
-            steps); 0 skips ego training.
-        ego_preset: the PPO preset the ego uses (see ``xpm_bench.rl``).
+            steps); 0 skips ego training. The ego's other settings are
+            ``xpm_bench.rl.trainer.best_response_config(env_id)``.
         max_pairs_per_batch: bound on seat assignments run in one batched env (memory).
     """
 
@@ -40,19 +40,19 @@ class Protocol:
     n_boot: int = 1000
     alpha: float = 0.05
     ego_env_steps: int = 0
-    ego_preset: str = "default"
     max_pairs_per_batch: int | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-# Ego budgets per env family: MPPMR converges in tens of thousands of steps; Overcooked needs
-# millions for a competent ego (HiPT used ~10M), far beyond a CPU evaluation, so the default
-# Overcooked budget is a fixed, modest 2M steps that still separates good and bad populations.
+# Ego budgets per env family: an MPPMR best response converges within 200k steps; Overcooked
+# needs millions for a competent ego (HiPT used ~10M), far beyond a CPU evaluation, so the
+# default Overcooked budget is a fixed 2M steps (about 10 minutes on a 2-core CPU). Smoke
+# budgets only exercise the code path.
 PROTOCOLS: dict[tuple[str, str], Protocol] = {
     ("MPPMR", "smoke"): Protocol(
-        "smoke", 1, episodes=4, n_boot=200, ego_env_steps=20_000, ego_preset="smoke"
+        "smoke", 1, episodes=4, n_boot=200, ego_env_steps=30_000
     ),
     ("MPPMR", "default"): Protocol("default", 1, episodes=32, ego_env_steps=200_000),
     ("Overcooked", "smoke"): Protocol(
@@ -60,8 +60,7 @@ PROTOCOLS: dict[tuple[str, str], Protocol] = {
         1,
         episodes=2,
         n_boot=200,
-        ego_env_steps=20_000,
-        ego_preset="smoke",
+        ego_env_steps=25_600,
         max_pairs_per_batch=64,
     ),
     ("Overcooked", "default"): Protocol(
