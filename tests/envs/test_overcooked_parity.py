@@ -88,10 +88,10 @@ def kitchen_states(draw, layout_name: str):
     are empty, filling, cooking (tick >= 1) or ready."""
     module = _ref.mdp_module()
     layout = load_layout(layout_name)
+
     def cells(kind):
-        return [
-            layout.xy(c) for c in range(layout.num_cells) if layout.terrain[c] == kind
-        ]  # noqa: E731
+        return [layout.xy(c) for c in range(layout.num_cells) if layout.terrain[c] == kind]  # noqa: E731
+
     ingredients = [
         name
         for name, kind in (("onion", ONION_DISPENSER), ("tomato", TOMATO_DISPENSER))

@@ -62,7 +62,7 @@ def test_cache_round_trip_keeps_weights_and_hash(tmp_path):
 
 def test_build_uses_the_cache_and_the_env_var(cache, monkeypatch):
     built = ho.build_holdout("MPPMR-v0")
-    path = cache / "MPPMR-v0" / "mppmr-scripted-conventions-v1.pt"
+    path = cache / "MPPMR-v0" / "mppmr-scripted-conventions-v2.pt"
     assert path.exists()
 
     def fail(self, env_id):

@@ -19,8 +19,12 @@ def evaluate(
     out: Annotated[Path | None, typer.Option(help="Write the JSON result here")] = None,
     plots: Annotated[Path | None, typer.Option(help="Write PNG figures into this folder")] = None,
     device: Annotated[str, typer.Option(help="cpu or cuda")] = "cpu",
+    threads: Annotated[int, typer.Option(help="torch CPU threads")] = 1,
 ) -> None:
     """Score a population: cross-play matrix, diversity metrics, sample cost, ego vs holdouts."""
+    import torch
+
+    torch.set_num_threads(threads)
     from xpm_bench.evaluation.evaluate import evaluate_file
     from xpm_bench.evaluation.report import print_report, write_plots
     from xpm_bench.io import write_json

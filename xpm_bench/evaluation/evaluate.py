@@ -96,34 +96,48 @@ def evaluate_population(
         timings["ego_s"] = time.perf_counter() - start
 
     sample_cost, cost_warnings = sample_cost_of(population)
-    return {
-        "result_format_version": RESULT_FORMAT_VERSION,
-        "xpm_bench_version": __version__,
-        "env_id": env_id,
-        "env_kwargs": dict(env.env_kwargs),
-        "population": {
-            "hash": population_hash,
-            "method": population.method,
-            "pop_size": len(names),
-            "member_names": names,
-            "library_version": population.library_version,
-        },
-        "protocol": proto.to_dict(),
-        "evaluation_seed": evaluation_seed(proto.seed),
-        "holdout": {
-            "name": holdout.name,
-            "version": holdout.version,
-            "hash": holdout.content_hash,
-            "partners": holdout.partner_names,
-        },
-        "xp_matrix": crossplay.matrix().tolist(),
-        "metrics": shape_metrics(metrics),
-        "event_profiles": event_profiles(crossplay),
-        "sample_cost": sample_cost,
-        "ego": ego,
-        "warnings": cost_warnings,
-        "timings_s": timings,
-    }
+    return json_safe(
+        {
+            "result_format_version": RESULT_FORMAT_VERSION,
+            "xpm_bench_version": __version__,
+            "env_id": env_id,
+            "env_kwargs": dict(env.env_kwargs),
+            "population": {
+                "hash": population_hash,
+                "method": population.method,
+                "pop_size": len(names),
+                "member_names": names,
+                "library_version": population.library_version,
+            },
+            "protocol": proto.to_dict(),
+            "evaluation_seed": evaluation_seed(proto.seed),
+            "holdout": {
+                "name": holdout.name,
+                "version": holdout.version,
+                "hash": holdout.content_hash,
+                "partners": holdout.partner_names,
+            },
+            "xp_matrix": crossplay.matrix().tolist(),
+            "metrics": shape_metrics(metrics),
+            "event_profiles": event_profiles(crossplay),
+            "sample_cost": sample_cost,
+            "ego": ego,
+            "warnings": cost_warnings,
+            "timings_s": timings,
+        }
+    )
+
+
+def json_safe(value: Any) -> Any:
+    """Replace NaN and infinities (undefined metrics, e.g. a gap when SP is 0) by ``None`` so
+    the result is strict JSON."""
+    if isinstance(value, float):
+        return value if np.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
 
 
 def file_digest(path: str | Path) -> str:
@@ -149,7 +163,7 @@ def check_population_fits_env(population: Population):
                 f"{population.env_id} gives {tuple(env.observation_shape)}: the population was "
                 f"made for another environment"
             )
-        num_actions = kwargs.get("num_actions")
+        num_actions = kwargs.get("num_outputs", kwargs.get("num_actions"))
         if num_actions is not None and int(num_actions) != env.num_actions:
             raise PopulationFileError(
                 f"member {member.name!r} has {num_actions} actions but {population.env_id} has "

@@ -363,7 +363,7 @@ register_recipe(
     HoldoutRecipe(
         family="MPPMR",
         name="mppmr-scripted-conventions",
-        version=1,
+        version=2,  # v2: partners carry their closed-form best-response return (BR-Prox)
         groups=(mppmr_conventions,),
         description="every scripted convention agent: one per landmark and lane",
     )

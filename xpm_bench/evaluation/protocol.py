@@ -51,9 +51,7 @@ class Protocol:
 # default Overcooked budget is a fixed 2M steps (about 10 minutes on a 2-core CPU). Smoke
 # budgets only exercise the code path.
 PROTOCOLS: dict[tuple[str, str], Protocol] = {
-    ("MPPMR", "smoke"): Protocol(
-        "smoke", 1, episodes=4, n_boot=200, ego_env_steps=30_000
-    ),
+    ("MPPMR", "smoke"): Protocol("smoke", 1, episodes=4, n_boot=200, ego_env_steps=30_000),
     ("MPPMR", "default"): Protocol("default", 1, episodes=32, ego_env_steps=200_000),
     ("Overcooked", "smoke"): Protocol(
         "smoke",

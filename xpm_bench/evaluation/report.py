@@ -21,7 +21,9 @@ def _fmt(value: Any) -> str:
     if isinstance(value, dict) and "value" in value:
         ci = value.get("ci")
         text = _fmt(value["value"])
-        return f"{text} [{ci[0]:.3g}, {ci[1]:.3g}]" if ci else text
+        if ci and None not in ci:
+            return f"{text} [{ci[0]:.3g}, {ci[1]:.3g}]"
+        return text
     if isinstance(value, float):
         return f"{value:.4g}"
     if value is None:
