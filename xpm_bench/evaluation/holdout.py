@@ -382,6 +382,41 @@ register_recipe(
 )
 
 
+# ---------------------------------------------- version 2: behaviour-cloned human proxies
+def _build_bc_human_proxy(spec: PartnerSpec, env_id: str) -> Policy:
+    from xpm_bench.evaluation.human_proxy import build_bc_proxy_policy
+
+    return build_bc_proxy_policy(spec, env_id)
+
+
+def overcooked_bc_human_proxies(env_id: str) -> list[PartnerSpec]:
+    """One behaviour-cloned human proxy for ``env_id``'s classic layout, trained on the 2019
+    human data's train split (deterministic, seed 0) with its accuracies in the params."""
+    from xpm_bench.evaluation.human_proxy import bc_human_proxies
+
+    return bc_human_proxies(env_id)
+
+
+register_partner_builder("bc-human-proxy", _build_bc_human_proxy)
+_OVERCOOKED_V2_DESCRIPTION = (
+    "scripted cooks (onion-only, plating-only, full) and a behaviour-cloned human proxy "
+    "(MLP trained on the 2019 human-human train split, 'stay' undersampled; train/test action "
+    "accuracy and majority baselines in its params)"
+)
+# The humans played under the 2019 rule, but observations and actions are the same under both
+# rules, so both Overcooked families get the same groups.
+for _family in ("Overcooked", "OvercookedClassic"):
+    register_recipe(
+        HoldoutRecipe(
+            family=_family,
+            name="overcooked-classic-holdout",
+            version=2,
+            groups=(overcooked_scripted_cooks, overcooked_bc_human_proxies),
+            description=_OVERCOOKED_V2_DESCRIPTION,
+        )
+    )
+
+
 # -------------------------------------------------------------------------- cache
 def default_cache_dir() -> Path:
     """``$XPM_BENCH_CACHE/holdout`` if the variable is set, else ``~/.cache/xpm-bench/holdout``."""

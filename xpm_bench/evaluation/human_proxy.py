@@ -145,9 +145,9 @@ def train_bc(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
         net = build_network(arch, kwargs)
-    # the network's default output gain (0.01) suits PPO's near-uniform start; BC wants a
-    # normally scaled head so the logits can move quickly
-    nn.init.orthogonal_(net.head.weight, 1.0)
+        # the network's default output gain (0.01) suits PPO's near-uniform start; BC wants a
+        # normally scaled head so the logits can move quickly
+        nn.init.orthogonal_(net.head.weight, 1.0)
     optimizer = torch.optim.Adam(net.parameters(), lr=lr)
     generator = torch.Generator().manual_seed(int(seed))
     loss_fn = nn.CrossEntropyLoss()
