@@ -133,14 +133,35 @@ def train_bc(
     """Fit a policy network to ``(obs, actions)`` by cross-entropy; returns
     ``(arch, arch_kwargs, state_dict)``.
 
-    Deterministic given ``seed`` (on one device and thread count): the initial weights and the
-    minibatch order come from generators seeded with it. Runs on the CPU.
+    Deterministic given ``seed``: the initial weights and the minibatch order come from
+    generators seeded with it, and training runs on the CPU with one thread (so the float
+    reductions do not depend on the machine's thread count; a different CPU's kernels may
+    still round differently, which is why holdout sets cache the trained weights).
     """
     if obs.shape[0] != actions.shape[0] or obs.shape[0] == 0:
         raise EnvArgumentError(
             f"train_bc needs as many actions as observations (> 0), got {obs.shape[0]} "
             f"observations and {actions.shape[0]} actions"
         )
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _fit(obs.cpu(), actions.cpu(), seed, epochs, arch, hidden, layers, batch_size, lr)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _fit(
+    obs: Tensor,
+    actions: Tensor,
+    seed: int,
+    epochs: int,
+    arch: str,
+    hidden: int,
+    layers: int,
+    batch_size: int,
+    lr: float,
+) -> tuple[str, dict[str, Any], dict[str, Tensor]]:
     kwargs = bc_arch_kwargs(tuple(obs.shape[1:]), arch, hidden, layers)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
