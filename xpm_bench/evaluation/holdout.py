@@ -18,8 +18,9 @@ Cache directory: ``$XPM_BENCH_CACHE/holdout`` when the ``XPM_BENCH_CACHE`` envir
 is set, else ``~/.cache/xpm-bench/holdout``.
 
 Built-in recipes: MPPMR (every scripted convention agent: each landmark x lane) and Overcooked
-(the scripted cooks of :mod:`xpm_bench.agents.overcooked_scripted`, on the five classic
-layouts). Behaviour-cloned human proxies and self-play holdout populations are further partner
+(version 1: the scripted cooks of :mod:`xpm_bench.agents.overcooked_scripted`, on the five
+classic layouts; version 2, current for ``Overcooked-*`` and ``OvercookedClassic-*``: those
+cooks plus one behaviour-cloned human proxy per layout, :mod:`xpm_bench.evaluation.human_proxy`). Behaviour-cloned human proxies and self-play holdout populations are further partner
 groups: register a partner builder for their kind (:func:`register_partner_builder`, which
 rebuilds a policy from a spec's parameters and weights) and a new recipe version whose groups
 include them (:func:`register_recipe`).
