@@ -102,7 +102,8 @@ def test_mppmr_holdout_partners_play_the_known_conventions(tmp_path):
 
 def test_overcooked_holdout_is_the_scripted_cooks(tmp_path):
     holdout = ho.build_holdout("Overcooked-CoordinationRing-v0", cache_dir=tmp_path)
-    assert holdout.partner_names == ["onion-cook", "plate-cook", "full-cook"]
+    # v2 adds the behaviour-cloned human proxy (tests/evaluation/test_human_proxy.py)
+    assert holdout.partner_names == ["onion-cook", "plate-cook", "full-cook", "bc-human-proxy"]
     policies = dict(holdout.policies())
     assert isinstance(policies["plate-cook"], OvercookedCook)
     assert policies["plate-cook"].role == "plate"

@@ -18,8 +18,9 @@ Cache directory: ``$XPM_BENCH_CACHE/holdout`` when the ``XPM_BENCH_CACHE`` envir
 is set, else ``~/.cache/xpm-bench/holdout``.
 
 Built-in recipes: MPPMR (every scripted convention agent: each landmark x lane) and Overcooked
-(the scripted cooks of :mod:`xpm_bench.agents.overcooked_scripted`, on the five classic
-layouts). Behaviour-cloned human proxies and self-play holdout populations are further partner
+(version 1: the scripted cooks of :mod:`xpm_bench.agents.overcooked_scripted`, on the five
+classic layouts; version 2, current for ``Overcooked-*`` and ``OvercookedClassic-*``: those
+cooks plus one behaviour-cloned human proxy per layout, :mod:`xpm_bench.evaluation.human_proxy`). Behaviour-cloned human proxies and self-play holdout populations are further partner
 groups: register a partner builder for their kind (:func:`register_partner_builder`, which
 rebuilds a policy from a spec's parameters and weights) and a new recipe version whose groups
 include them (:func:`register_recipe`).
@@ -380,6 +381,41 @@ register_recipe(
         ),
     )
 )
+
+
+# ---------------------------------------------- version 2: behaviour-cloned human proxies
+def _build_bc_human_proxy(spec: PartnerSpec, env_id: str) -> Policy:
+    from xpm_bench.evaluation.human_proxy import build_bc_proxy_policy
+
+    return build_bc_proxy_policy(spec, env_id)
+
+
+def overcooked_bc_human_proxies(env_id: str) -> list[PartnerSpec]:
+    """One behaviour-cloned human proxy for ``env_id``'s classic layout, trained on the 2019
+    human data's train split (deterministic, seed 0) with its accuracies in the params."""
+    from xpm_bench.evaluation.human_proxy import bc_human_proxies
+
+    return bc_human_proxies(env_id)
+
+
+register_partner_builder("bc-human-proxy", _build_bc_human_proxy)
+_OVERCOOKED_V2_DESCRIPTION = (
+    "scripted cooks (onion-only, plating-only, full) and a behaviour-cloned human proxy "
+    "(MLP trained on the 2019 human-human train split, 'stay' undersampled; train/test action "
+    "accuracy and majority baselines in its params)"
+)
+# The humans played under the 2019 rule, but observations and actions are the same under both
+# rules, so both Overcooked families get the same groups.
+for _family in ("Overcooked", "OvercookedClassic"):
+    register_recipe(
+        HoldoutRecipe(
+            family=_family,
+            name="overcooked-classic-holdout",
+            version=2,
+            groups=(overcooked_scripted_cooks, overcooked_bc_human_proxies),
+            description=_OVERCOOKED_V2_DESCRIPTION,
+        )
+    )
 
 
 # -------------------------------------------------------------------------- cache
