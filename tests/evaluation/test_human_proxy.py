@@ -143,4 +143,4 @@ def test_human_proxies_join_both_overcooked_families():
         recipe = ho.RECIPES[family]
         assert recipe.version == 2
         assert ho.overcooked_bc_human_proxies in recipe.groups
-    assert ho.RECIPES["MPPMR"].version == 1
+    assert ho.RECIPES["MPPMR"].version == 2
