@@ -10,7 +10,16 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-torch.set_num_threads(1)  # tests run under xdist on 2 cores: one thread per worker
+# Tests run under xdist on 2 cores: one torch thread per worker. Training tests in particular
+# are much slower with torch's thread pool under contention.
+torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Keep every test single-threaded even if an earlier one changed the setting."""
+    torch.set_num_threads(1)
+    yield
 
 
 @dataclass
