@@ -307,3 +307,17 @@ def test_observation_channels_first_match_the_reference_encoding():
     mdp = k.layout.reference_mdp()
     for p, expected in enumerate(mdp.lossless_state_encoding(state)):
         assert np.array_equal(obs[p], np.transpose(expected, (2, 0, 1)))
+
+
+def test_infinite_order_bonus_stays_infinite():
+    """tutorial_3's bonus order is worth inf in the reference; our reward table must keep inf
+    (not clamp it to the largest float) while events that did not happen still count 0."""
+    import xpm_bench
+
+    env = xpm_bench.make("Overcooked-v0", layout="tutorial_3")
+    table = env._reward_table
+    assert torch.isinf(table).any()
+    assert not (table == torch.finfo(table.dtype).max).any()
+    assert not torch.isnan(table).any()
+    events = torch.zeros(1, 2, env.num_events)
+    assert torch.equal(env.rewards_from_events(events), torch.zeros(1, 2))

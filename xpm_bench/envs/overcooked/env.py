@@ -205,7 +205,7 @@ class OvercookedEnv(BatchedEnv):
             )
         if not self._finite_weights:
             terms = events.unsqueeze(1) * self.reward_weights  # [B, i, p, E]
-            return torch.nan_to_num(terms, nan=0.0).sum(dim=(2, 3))
+            return _zero_nan(terms).sum(dim=(2, 3))
         return super().rewards_from_events(events)
 
     def set_reward_weights(self, weights: Any) -> None:
@@ -223,7 +223,7 @@ class OvercookedEnv(BatchedEnv):
         per_actor = []
         for p in range(NUM_PLAYERS):
             terms = tables.outcome_events.unsqueeze(1) * self.reward_weights[:, p]  # [R, i, E]
-            per_actor.append(torch.nan_to_num(terms, nan=0.0).sum(-1))
+            per_actor.append(_zero_nan(terms).sum(-1))
         self._reward_table = torch.stack(per_actor)
 
     # ----------------------------------------------------------- observation
@@ -256,3 +256,9 @@ class OvercookedClassicEnv(OvercookedEnv):
 
     classic = True
     rule_name = "2019 (a full pot starts cooking by itself)"
+
+
+def _zero_nan(terms: Tensor) -> Tensor:
+    """``0 * inf`` terms (events that did not happen) become 0; real infinities stay infinite
+    (``torch.nan_to_num`` alone would also clamp them to the largest float)."""
+    return torch.where(torch.isnan(terms), torch.zeros_like(terms), terms)
