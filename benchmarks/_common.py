@@ -315,3 +315,13 @@ def measure_torch_env(spec: dict[str, Any]) -> dict[str, Any]:
         "rss_before_env_mb": rss_before_env,
         "peak_device_mb": torch_peak_device_mb(device),
     }
+
+
+def point_summary(result: dict[str, Any]) -> str:
+    """One progress line for a measured point: its rate and peak memory, or why it is missing."""
+    if result.get("status") != "ok":
+        return f"{result.get('status')}: {result.get('reason', '')}"
+    return (
+        f"{fmt_rate(result['steps_per_s'])} steps/s, "
+        f"peak RSS {fmt_mb(result.get('peak_rss_mb'))} MiB"
+    )

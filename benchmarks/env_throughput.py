@@ -84,17 +84,8 @@ def measure_all(args: argparse.Namespace, devices: list[str]) -> list[dict[str, 
             }
             result = common.run_worker(__file__, spec)
             rows.append({"device": device, "batch_size": batch, **result})
-            print(f"  {device:5s} B={batch:<6d} {_summary(result)}", flush=True)
+            print(f"  {device:5s} B={batch:<6d} {common.point_summary(result)}", flush=True)
     return rows
-
-
-def _summary(result: dict[str, Any]) -> str:
-    if result.get("status") != "ok":
-        return f"{result.get('status')}: {result.get('reason', '')}"
-    return (
-        f"{common.fmt_rate(result['steps_per_s'])} steps/s, "
-        f"peak RSS {common.fmt_mb(result['peak_rss_mb'])} MiB"
-    )
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:

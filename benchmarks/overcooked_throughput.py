@@ -301,17 +301,8 @@ def measure_point(args: argparse.Namespace, system: str, layout: str, batch: int
     else:
         row.update(common.run_worker(__file__, worker_spec(args, system, layout, batch)))
     label = "any B" if batch is None else f"B={batch}"
-    print(f"  {layout:26s} {system:13s} {label:8s} {_summary(row)}", flush=True)
+    print(f"  {layout:26s} {system:13s} {label:8s} {common.point_summary(row)}", flush=True)
     return row
-
-
-def _summary(row: dict[str, Any]) -> str:
-    if row.get("status") != "ok":
-        return f"{row.get('status')}: {row.get('reason', '')}"
-    return (
-        f"{common.fmt_rate(row['steps_per_s'])} steps/s, "
-        f"peak RSS {common.fmt_mb(row.get('peak_rss_mb'))} MiB"
-    )
 
 
 def measure_all(args: argparse.Namespace) -> list[dict[str, Any]]:

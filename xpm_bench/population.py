@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 import os
 import pickle
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import torch
 
 from xpm_bench.agents.networks import NetPolicy, build_network
 from xpm_bench.errors import PopulationFileError
+from xpm_bench.io import atomic_path
 from xpm_bench.registry import ID_PATTERN
 
 FORMAT_NAME = "xpm-bench-population"
@@ -152,25 +152,9 @@ def save_population(pop: Population, path: str | os.PathLike) -> Path:
 
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
-    """``torch.save`` to a temp file in the target directory, fsync, then ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(obj, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o666 & ~_current_umask())  # mkstemp makes 0600; use normal permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    """``torch.save`` to ``path`` atomically (see :func:`xpm_bench.io.atomic_path`)."""
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def safe_torch_load(path: str | os.PathLike, what: str = "population file") -> Any:

@@ -31,7 +31,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +40,7 @@ import torch
 
 from xpm_bench.agents.base import Policy
 from xpm_bench.errors import UnknownEnvError, XpmBenchError
+from xpm_bench.io import atomic_path
 from xpm_bench.registry import parse_id, registered_ids, spec
 
 HOLDOUT_FORMAT_VERSION = 1
@@ -452,15 +452,8 @@ def build_holdout(
 def save_holdout(holdout: HoldoutSet, path: str | Path) -> Path:
     """Write ``holdout`` to ``path`` atomically."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(holdout.to_dict(), tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
 
