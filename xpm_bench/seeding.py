@@ -5,6 +5,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+# Seed ranges. Generators train from seeds below HOLDOUT_SEED_BASE; the self-play partners of
+# the holdout sets use seeds from HOLDOUT_SEED_BASE on (so no generator run, default or not,
+# can have trained them); evaluation root seeds start at EVAL_SEED_OFFSET.
+HOLDOUT_SEED_BASE = 9 * 10**8
+EVAL_SEED_OFFSET = 10**9
+
 
 def spawn_seeds(seed: int, n: int) -> list[int]:
     """Return ``n`` independent 32-bit child seeds derived from ``seed``.
@@ -27,3 +33,21 @@ def torch_generator(seed: int, device: str | torch.device = "cpu") -> torch.Gene
     gen = torch.Generator(device=device)
     gen.manual_seed(int(seed))
     return gen
+
+
+def check_training_seed(seed: int, holdout: bool = False) -> int:
+    """Reject a generator seed outside its range; returns ``seed`` unchanged.
+
+    Generators take seeds in ``[0, HOLDOUT_SEED_BASE)``; ``holdout=True`` (the holdout sets'
+    own partners) takes ``[HOLDOUT_SEED_BASE, EVAL_SEED_OFFSET)``.
+    """
+    from xpm_bench.errors import ConfigError
+
+    low, high = (HOLDOUT_SEED_BASE, EVAL_SEED_OFFSET) if holdout else (0, HOLDOUT_SEED_BASE)
+    if not low <= seed < high:
+        raise ConfigError(
+            f"training seed must be in [{low}, {high}) (seeds from {HOLDOUT_SEED_BASE} on are "
+            f"reserved for holdout partners, from {EVAL_SEED_OFFSET} on for evaluation), "
+            f"got {seed}"
+        )
+    return seed

@@ -15,12 +15,12 @@ from xpm_bench.errors import ConfigError
 from xpm_bench.evaluation import metrics as mx
 from xpm_bench.evaluation.crossplay import (
     EVAL_SEED_OFFSET,
-    check_training_seed,
     population_metrics,
     run_crossplay,
     stay_action,
 )
 from xpm_bench.registry import make
+from xpm_bench.seeding import HOLDOUT_SEED_BASE, check_training_seed
 
 ENV_ID = "MPPMR-v0"
 
@@ -149,8 +149,15 @@ def test_stochastic_members_are_reseeded_from_the_evaluation_seed():
 
 def test_seed_ranges_and_errors():
     assert check_training_seed(5) == 5
-    with pytest.raises(ConfigError, match="reserved for evaluation"):
+    with pytest.raises(ConfigError, match="from 1000000000 on for evaluation"):
         check_training_seed(EVAL_SEED_OFFSET)
+    with pytest.raises(ConfigError, match="reserved for holdout partners"):
+        check_training_seed(HOLDOUT_SEED_BASE)
+    assert check_training_seed(HOLDOUT_SEED_BASE, holdout=True) == HOLDOUT_SEED_BASE
+    with pytest.raises(ConfigError, match=r"in \[900000000, 1000000000\)"):
+        check_training_seed(EVAL_SEED_OFFSET, holdout=True)
+    with pytest.raises(ConfigError):
+        check_training_seed(-1)
     assert stay_action(["up", "Stay"]) == 1
     with pytest.raises(ConfigError, match="stay"):
         stay_action(["up", "down"])

@@ -65,7 +65,7 @@ def test_build_uses_the_cache_and_the_env_var(cache, monkeypatch):
     path = cache / "MPPMR-v0" / "mppmr-scripted-conventions-v2.pt"
     assert path.exists()
 
-    def fail(self, env_id):
+    def fail(self, env_id, context=None):
         raise AssertionError("the recipe ran although a cached set exists")
 
     monkeypatch.setattr(ho.HoldoutRecipe, "build", fail)
@@ -100,15 +100,66 @@ def test_mppmr_holdout_partners_play_the_known_conventions(tmp_path):
     np.testing.assert_array_equal(result.matrix(), landmark[:, None] == landmark[None, :])
 
 
-def test_overcooked_holdout_is_the_scripted_cooks(tmp_path):
-    holdout = ho.build_holdout("Overcooked-CoordinationRing-v0", cache_dir=tmp_path)
-    # v2 adds the behaviour-cloned human proxy (tests/evaluation/test_human_proxy.py)
-    assert holdout.partner_names == ["onion-cook", "plate-cook", "full-cook", "bc-human-proxy"]
+def test_overcooked_smoke_holdout_has_every_partner_group(tmp_path):
+    lines: list[str] = []
+    holdout = ho.build_holdout(
+        "Overcooked-CoordinationRing-v0", cache_dir=tmp_path, tier="smoke", progress=lines.append
+    )
+    assert holdout.name == "overcooked-classic-holdout-smoke" and holdout.version == 3
+    # the human proxy is tested in tests/evaluation/test_human_proxy.py
+    assert holdout.partner_names == [
+        "onion-cook",
+        "plate-cook",
+        "full-cook",
+        "bc-human-proxy",
+        "sp-holdout-0",
+        "sp-holdout-1",
+    ]
+    assert any("training self-play partner 1" in line for line in lines)
     policies = dict(holdout.policies())
     assert isinstance(policies["plate-cook"], OvercookedCook)
     assert policies["plate-cook"].role == "plate"
-    other = ho.build_holdout("Overcooked-CrampedRoom-v0", cache_dir=tmp_path)
+    sp = [p for p in holdout.partners if p.group == "sp-population"]
+    assert [p.params["seed"] for p in sp] == ho.sp_holdout_seeds(2) == [9 * 10**8, 9 * 10**8 + 1]
+    assert sp[0].params["preset"] == "smoke" and sp[0].builder == "net-policy"
+    assert not torch.equal(sp[0].weights["head.weight"], sp[1].weights["head.weight"])
+    # the partners play: both seats of one episode each against an idle-free scripted cook
+    result = run_crossplay(
+        "Overcooked-CoordinationRing-v0",
+        [policies["sp-holdout-0"], policies["full-cook"]],
+        episodes=1,
+        names=["sp-holdout-0", "full-cook"],
+    )
+    assert result.matrix().shape == (2, 2)
+    other = ho.build_holdout("Overcooked-CrampedRoom-v0", cache_dir=tmp_path, tier="smoke")
     assert other.content_hash != holdout.content_hash  # the env id is part of the content
+
+
+def test_trained_sp_partners_are_reused_when_the_set_is_rebuilt(tmp_path, monkeypatch):
+    first = ho.build_holdout("Overcooked-CrampedRoom-v0", cache_dir=tmp_path, tier="smoke")
+    runs = sorted(p.name for p in (tmp_path / "Overcooked-CrampedRoom-v0").rglob("seed*"))
+    assert runs == ["seed900000000.pt", "seed900000001.pt"]  # finished: no run dirs left
+
+    import xpm_bench.generators.run as run_module
+
+    def fail(*args, **kwargs):
+        raise AssertionError("a finished holdout partner was trained again")
+
+    monkeypatch.setattr(run_module, "run_generation", fail)
+    again = ho.build_holdout(
+        "Overcooked-CrampedRoom-v0", cache_dir=tmp_path, tier="smoke", rebuild=True
+    )
+    assert again.content_hash == first.content_hash
+
+
+def test_generators_refuse_the_holdout_seeds(cli, tmp_path):
+    out = cli(
+        "generate", "--method", "sp", "--env", "MPPMR-v0", "--preset", "smoke",
+        "--pop-size", "1", "--seed", "900000001", "-o", str(tmp_path / "p.pt"),
+    )  # fmt: skip
+    assert out.code == 2
+    assert "reserved for holdout partners" in out.err
+    assert not (tmp_path / "p.pt").exists()
 
 
 def test_unknown_envs_and_recipe_versions():
@@ -118,9 +169,13 @@ def test_unknown_envs_and_recipe_versions():
         ho.recipe_for("MPPMR-v7")  # the family is registered, this version is not
     with pytest.raises(UnknownEnvError, match="classic layouts"):
         ho.overcooked_scripted_cooks("Overcooked-Random0-v0")
-    current = ho.RECIPES["MPPMR"]
+    current = ho.RECIPES[("MPPMR", "standard")]
     with pytest.raises(ValueError, match="higher version"):
         ho.register_recipe(dataclasses.replace(current, groups=()))
+    with pytest.raises(ValueError, match="tier"):
+        ho.register_recipe(dataclasses.replace(current, version=99, tier="huge"))
+    with pytest.raises(ho.HoldoutError, match="unknown holdout tier"):
+        ho.recipe_for("MPPMR-v0", "huge")
     with pytest.raises(ho.HoldoutError, match="needs builder"):
         ho.build_partner(network_partner(), "MPPMR-v0")
 

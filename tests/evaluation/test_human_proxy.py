@@ -67,13 +67,21 @@ def test_action_names_follow_the_reference_order():
     assert tuple(names[a] for a in Action.ALL_ACTIONS) == hp.ACTION_NAMES
 
 
-def test_undersampling_keeps_every_active_sample():
-    actions = torch.tensor([4, 4, 4, 4, 4, 0, 0, 5, 4, 4])
-    kept = hp.undersample_stay(actions, seed=3)
-    assert kept.tolist() == sorted(kept.tolist())
-    assert set(torch.nonzero(actions != 4).squeeze(1).tolist()) <= set(kept.tolist())
-    assert int((actions[kept] == 4).sum()) == 2  # as many as the most frequent other action
-    assert torch.equal(kept, hp.undersample_stay(actions, seed=3))
+def test_action_history_follows_each_trial(cramped_rows):
+    past = hp.human_action_history("cramped_room", "train", history=3)
+    _, actions = hp.human_dataset("cramped_room", "train")
+    assert past.shape == (actions.numel(), 3) and past.dtype == torch.int64
+    trial = list(zip(cramped_rows["workerid_num"], cramped_rows["round_num"], strict=True))
+    loop = cramped_rows["cur_gameloop"].tolist()
+    starts = [i for i in range(len(trial)) if i == 0 or trial[i] != trial[i - 1]]
+    assert len(starts) >= 2
+    for start in starts:  # nothing before a trial's first step: all 'stay'
+        assert (past[2 * start : 2 * start + 2] == hp.STAY).all()
+    i = starts[1] + 5  # inside the second trial: the same player's three previous actions
+    assert loop[i] - loop[i - 3] == 3
+    for seat in range(2):
+        expected = [int(actions[2 * (i - k) + seat]) for k in (1, 2, 3)]
+        assert past[2 * i + seat].tolist() == expected
 
 
 @pytest.fixture(scope="module")
@@ -82,27 +90,47 @@ def cramped_proxy():
     return hp._memoised_proxy("cramped_room", hp.PROXY_SEED, hp.DEFAULT_EPOCHS)
 
 
+def check_beats_majority(metrics: dict) -> None:
+    # Accuracy over all samples: cramped_room's humans stay 71% of the time at moments the
+    # state and their last actions barely predict, so the margin there is ~1 point (3-6 on
+    # the other layouts); the proxy must not fall below the majority on any layout.
+    assert metrics["test_accuracy"] > metrics["majority_test_accuracy"]
+    # As a distribution it is far better than the action frequencies (0.28-0.47 nats)...
+    assert metrics["test_nll"] <= metrics["majority_test_nll"] - 0.2
+    # ...and when the human acted it names the action: ~0.7 vs the 0.22-0.36 majority.
+    assert metrics["active_test_accuracy"] >= metrics["active_majority_test_accuracy"] + 0.3
+
+
 def test_proxy_beats_the_majority_baseline_on_the_test_split(cramped_proxy):
     metrics = cramped_proxy.metrics
     print(hp.format_metrics("cramped_room", metrics))
     assert metrics["test_samples"] == 2 * len(
         load_human_data("test").query("layout_id == 'cramped_room'")
     )
-    # on the samples where the human acted (not 'stay'): majority is ~28%, the proxy ~65%
-    assert metrics["active_test_accuracy"] >= metrics["active_majority_test_accuracy"] + 0.10
-    # and it is far above chance among the six actions on all samples too
-    assert metrics["test_accuracy"] > 1 / hp.NUM_ACTIONS + 0.10
+    check_beats_majority(metrics)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("layout", list(ho.CLASSIC_OVERCOOKED_LAYOUTS.values())[1:])
+def test_every_layouts_proxy_beats_the_majority_baseline(layout):
+    metrics = hp.train_human_proxy(layout).metrics
+    print(hp.format_metrics(layout, metrics))
+    check_beats_majority(metrics)
+    assert metrics["test_accuracy"] >= metrics["majority_test_accuracy"] + 0.02
 
 
 def test_training_is_deterministic_given_the_seed(cramped_train):
     obs, actions = cramped_train
     obs, actions = obs[:3000], actions[:3000]
-    first = hp.train_bc(obs, actions, seed=5, epochs=2)
-    again = hp.train_bc(obs, actions, seed=5, epochs=2)
-    other = hp.train_bc(obs, actions, seed=6, epochs=2)
-    assert first[:2] == again[:2]
-    assert all(torch.equal(first[2][k], again[2][k]) for k in first[2])
-    assert not all(torch.equal(first[2][k], other[2][k]) for k in first[2])
+    past = hp.human_action_history("cramped_room", "train")[:3000]
+    first = hp.train_bc(obs, past, actions, seed=5, epochs=2)
+    again = hp.train_bc(obs, past, actions, seed=5, epochs=2)
+    other = hp.train_bc(obs, past, actions, seed=6, epochs=2)
+    assert first[0] == again[0]
+    assert all(torch.equal(first[1][k], again[1][k]) for k in first[1])
+    assert not all(torch.equal(first[1][k], other[1][k]) for k in first[1])
+    with pytest.raises(EnvArgumentError, match="as many"):
+        hp.train_bc(obs, past[:10], actions)
 
 
 def test_unknown_layouts_are_rejected():
@@ -114,33 +142,39 @@ def test_unknown_layouts_are_rejected():
 
 def test_holdout_with_proxy_round_trips_and_its_hash_is_stable(tmp_path, cramped_proxy):
     env_id = "OvercookedClassic-CrampedRoom-v0"
-    built = ho.build_holdout(env_id, cache_dir=tmp_path / "a")
-    assert built.version == 2
-    assert built.partner_names == ["onion-cook", "plate-cook", "full-cook", "bc-human-proxy"]
-    proxy = built.partners[-1]
-    for key in ("train_accuracy", "test_accuracy", "majority_test_accuracy"):
+    built = ho.build_holdout(env_id, cache_dir=tmp_path / "a", tier="smoke")
+    assert built.version == 3
+    proxy = built.partners[built.partner_names.index("bc-human-proxy")]
+    for key in ("train_accuracy", "test_accuracy", "majority_test_accuracy", "test_nll"):
         assert proxy.params[key] == cramped_proxy.metrics[key]
-    loaded = ho.build_holdout(env_id, cache_dir=tmp_path / "a")  # from the cache file
+    loaded = ho.build_holdout(env_id, cache_dir=tmp_path / "a", tier="smoke")  # the cache file
     assert loaded.content_hash == built.content_hash
-    assert all(torch.equal(loaded.partners[-1].weights[k], w) for k, w in proxy.weights.items())
+    reloaded = loaded.partners[built.partner_names.index("bc-human-proxy")]
+    assert all(torch.equal(reloaded.weights[k], w) for k, w in proxy.weights.items())
     # retrained from scratch (no in-process memo) into another cache: same weights, same hash
     hp._memoised_proxy.cache_clear()
-    rebuilt = ho.build_holdout(env_id, cache_dir=tmp_path / "b")
+    rebuilt = ho.build_holdout(env_id, cache_dir=tmp_path / "b", tier="smoke")
     assert rebuilt.content_hash == built.content_hash
 
     policy = dict(loaded.policies())["bc-human-proxy"]
     obs, _ = hp.human_dataset("cramped_room", "test")
     policy.reseed(1)
-    sampled, _ = policy.act(obs[:500])
+    sampled, carry = policy.act(obs[:500])
     policy.reseed(1)
     assert torch.equal(policy.act(obs[:500])[0], sampled)
     assert int(sampled.min()) >= 0 and int(sampled.max()) < hp.NUM_ACTIONS
     assert len(set(sampled.tolist())) > 1  # stochastic: samples from the softmax
+    # the carry is the proxy's own action history, most recent first
+    assert carry.shape == (500, hp.HISTORY) and torch.equal(carry[:, 0], sampled)
+    assert (carry[:, 1:] == hp.STAY).all()
+    _, carry2 = policy.act(obs[:500], carry)
+    assert torch.equal(carry2[:, 1], sampled)
 
 
 def test_human_proxies_join_both_overcooked_families():
     for family in ("Overcooked", "OvercookedClassic"):
-        recipe = ho.RECIPES[family]
-        assert recipe.version == 2
-        assert ho.overcooked_bc_human_proxies in recipe.groups
-    assert ho.RECIPES["MPPMR"].version == 2
+        for tier in ho.TIERS:
+            recipe = ho.RECIPES[(family, tier)]
+            assert recipe.version == 3
+            assert ho.overcooked_bc_human_proxies in recipe.groups
+    assert ho.RECIPES[("MPPMR", "standard")].version == 2

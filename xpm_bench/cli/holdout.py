@@ -33,12 +33,19 @@ def build(
     env_id: Annotated[str, typer.Argument(help="A versioned env id, e.g. MPPMR-v0")],
     cache_dir: CacheDir = None,
     rebuild: Annotated[bool, typer.Option(help="Rebuild even if a cached set exists")] = False,
+    tier: Annotated[
+        str, typer.Option(help="standard (reported results) or smoke (test-sized budgets)")
+    ] = "standard",
 ) -> None:
-    """Build (or load from the cache) the holdout set of ENV_ID and print its content hash."""
-    recipe = recipe_for(env_id)
+    """Build (or load from the cache) the holdout set of ENV_ID and print its content hash.
+
+    Trained partners (Overcooked's self-play holdout agents, about 15 minutes each on a CPU)
+    keep resumable runs in the cache: an interrupted build continues where it stopped.
+    """
+    recipe = recipe_for(env_id, tier)
     path = cache_path(env_id, recipe, cache_dir)
     cached = path.exists() and not rebuild
-    holdout = build_holdout(env_id, cache_dir=cache_dir, rebuild=rebuild)
+    holdout = build_holdout(env_id, cache_dir=cache_dir, rebuild=rebuild, tier=tier, progress=_say)
     console.print(f"[bold]{holdout.name}[/bold] v{holdout.version} for {holdout.env_id}")
     console.print(f"content hash: {holdout.content_hash}", highlight=False, soft_wrap=True)
     console.print(
@@ -52,14 +59,20 @@ def build(
     console.print(table)
 
 
+def _say(message: str) -> None:
+    console.print(message, highlight=False, soft_wrap=True)
+
+
 @app.command("list")
 def list_sets(cache_dir: CacheDir = None) -> None:
     """The holdout recipe of every env family, and the sets already in the cache."""
     table = Table(title="holdout recipes")
-    for column in ("family", "name", "version", "description"):
+    for column in ("family", "tier", "name", "version", "description"):
         table.add_column(column)
     for recipe in recipes():
-        table.add_row(recipe.family, recipe.name, str(recipe.version), recipe.description)
+        table.add_row(
+            recipe.family, recipe.tier, recipe.name, str(recipe.version), recipe.description
+        )
     console.print(table)
     directory = cache_dir if cache_dir is not None else default_cache_dir()
     found = cached_holdouts(directory)

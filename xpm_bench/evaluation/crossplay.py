@@ -11,8 +11,9 @@ all as rows of one batched env (:func:`xpm_bench.rollout.play_pairs`), and retur
 per-episode arrays that :mod:`xpm_bench.evaluation.metrics` consumes.
 
 Evaluation seeds: the root seed of an evaluation is ``EVAL_SEED_OFFSET + protocol_seed``
-(``EVAL_SEED_OFFSET = 10**9``). Training seeds must stay below the offset
-(:func:`check_training_seed`), so evaluation and training never share a root seed; every seed
+(``EVAL_SEED_OFFSET = 10**9``). Training seeds must stay below it
+(:func:`xpm_bench.seeding.check_training_seed`, applied by the generator runner), so evaluation
+and training never share a root seed; every seed
 used inside an evaluation (env reset, each member's ``reseed``) is derived from the evaluation
 root with ``numpy.random.SeedSequence`` and therefore never collides with a training stream.
 """
@@ -31,9 +32,8 @@ from xpm_bench.errors import ConfigError
 from xpm_bench.evaluation import metrics as mx
 from xpm_bench.registry import make
 from xpm_bench.rollout import play_pairs
-from xpm_bench.seeding import child_seed
+from xpm_bench.seeding import EVAL_SEED_OFFSET, child_seed
 
-EVAL_SEED_OFFSET = 10**9
 # Spawn-key branches under the evaluation root seed.
 _ENV_BRANCH, _MEMBER_BRANCH = 0, 1
 
@@ -43,16 +43,6 @@ def evaluation_seed(protocol_seed: int = 0) -> int:
     if protocol_seed < 0:
         raise ConfigError(f"evaluation protocol seed must be >= 0, got {protocol_seed}")
     return EVAL_SEED_OFFSET + int(protocol_seed)
-
-
-def check_training_seed(seed: int) -> int:
-    """Reject a training seed in the evaluation range; returns ``seed`` unchanged."""
-    if not 0 <= seed < EVAL_SEED_OFFSET:
-        raise ConfigError(
-            f"training seed must be in [0, {EVAL_SEED_OFFSET}) (seeds from {EVAL_SEED_OFFSET} "
-            f"on are reserved for evaluation), got {seed}"
-        )
-    return seed
 
 
 def stay_action(action_names: Sequence[str]) -> int:

@@ -85,7 +85,7 @@ def evaluate_population(
     timings["crossplay_s"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    holdout = build_holdout(env_id, cache_dir=holdout_cache)
+    holdout = build_holdout(env_id, cache_dir=holdout_cache, tier=proto.holdout_tier, progress=say)
     timings["holdout_s"] = time.perf_counter() - start
 
     ego = None

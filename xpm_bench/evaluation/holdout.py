@@ -28,6 +28,8 @@ include them (:func:`register_recipe`).
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -257,14 +259,31 @@ register_partner_builder("overcooked-cook", _build_overcooked_cook)
 
 
 # ------------------------------------------------------------------------ recipes
-PartnerGroup = Callable[[str], list[PartnerSpec]]
+ProgressFn = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    """What partner groups may use while building: the cache directory (groups that train
+    partners keep their own resumable runs under it) and a progress callback."""
+
+    cache_dir: Path
+    progress: ProgressFn = field(default=lambda message: None)
+
+
+PartnerGroup = Callable[[str, BuildContext], list[PartnerSpec]]
+
+# Recipe tiers: ``standard`` sets are the ones results are reported against; ``smoke`` sets
+# keep the same partner groups at test-sized budgets (the smoke evaluation protocols use them).
+TIERS = ("standard", "smoke")
 
 
 @dataclass(frozen=True)
 class HoldoutRecipe:
     """How to build the holdout set of every env in ``family`` (the id's first part).
 
-    ``groups`` are called in order with the env id; their partners form the set.
+    ``groups`` are called in order with the env id and a :class:`BuildContext`; their partners
+    form the set. ``tier`` is ``standard`` or ``smoke``.
     """
 
     family: str
@@ -272,9 +291,11 @@ class HoldoutRecipe:
     version: int
     groups: tuple[PartnerGroup, ...]
     description: str = ""
+    tier: str = "standard"
 
-    def build(self, env_id: str) -> HoldoutSet:
-        partners = tuple(p for group in self.groups for p in group(env_id))
+    def build(self, env_id: str, context: BuildContext | None = None) -> HoldoutSet:
+        context = context or BuildContext(default_cache_dir())
+        partners = tuple(p for group in self.groups for p in group(env_id, context))
         names = [p.name for p in partners]
         duplicated = sorted({n for n in names if names.count(n) > 1})
         if duplicated:
@@ -282,19 +303,21 @@ class HoldoutRecipe:
         return HoldoutSet(self.name, env_id, self.version, partners, self.description)
 
 
-RECIPES: dict[str, HoldoutRecipe] = {}
+RECIPES: dict[tuple[str, str], HoldoutRecipe] = {}
 
 
 def register_recipe(recipe: HoldoutRecipe) -> None:
-    """Make ``recipe`` the current one for its family. A replacement must raise the version,
-    so a cached set is never mistaken for the output of a changed recipe."""
-    current = RECIPES.get(recipe.family)
+    """Make ``recipe`` the current one for its family and tier. A replacement must raise the
+    version, so a cached set is never mistaken for the output of a changed recipe."""
+    if recipe.tier not in TIERS:
+        raise ValueError(f"holdout tier must be one of {TIERS}, got {recipe.tier!r}")
+    current = RECIPES.get((recipe.family, recipe.tier))
     if current is not None and recipe.version <= current.version:
         raise ValueError(
-            f"holdout recipe for {recipe.family!r} is at version {current.version}; "
-            f"a replacement needs a higher version, got {recipe.version}"
+            f"holdout recipe for {recipe.family!r} ({recipe.tier}) is at version "
+            f"{current.version}; a replacement needs a higher version, got {recipe.version}"
         )
-    RECIPES[recipe.family] = recipe
+    RECIPES[(recipe.family, recipe.tier)] = recipe
 
 
 def env_family(env_id: str) -> tuple[str, str | None]:
@@ -304,24 +327,26 @@ def env_family(env_id: str) -> tuple[str, str | None]:
     return family, variant or None
 
 
-def recipe_for(env_id: str) -> HoldoutRecipe:
-    """The current recipe for ``env_id``'s family.
+def recipe_for(env_id: str, tier: str = "standard") -> HoldoutRecipe:
+    """The current recipe of ``tier`` for ``env_id``'s family.
 
     Once any env of the family is registered, ``env_id`` itself must be registered (a typo
     then gets the registry's suggestions rather than a set for an env that does not exist).
     """
+    if tier not in TIERS:
+        raise HoldoutError(f"unknown holdout tier {tier!r}; accepted: {', '.join(TIERS)}")
     family, _ = env_family(env_id)
     if any(env_family(known)[0] == family for known in registered_ids()):
         spec(env_id)
-    if family not in RECIPES:
+    if (family, tier) not in RECIPES:
         raise HoldoutError(
             f"no holdout set is defined for {env_id!r}; families with one: "
-            f"{', '.join(sorted(RECIPES))}"
+            f"{', '.join(sorted({f for f, _ in RECIPES}))}"
         )
-    return RECIPES[family]
+    return RECIPES[(family, tier)]
 
 
-def mppmr_conventions(env_id: str) -> list[PartnerSpec]:
+def mppmr_conventions(env_id: str, context: BuildContext | None = None) -> list[PartnerSpec]:
     """Every scripted MPPMR convention agent (each landmark x lane) of ``env_id``."""
     from xpm_bench.registry import make
 
@@ -339,7 +364,9 @@ def mppmr_conventions(env_id: str) -> list[PartnerSpec]:
     ]
 
 
-def overcooked_scripted_cooks(env_id: str) -> list[PartnerSpec]:
+def overcooked_scripted_cooks(
+    env_id: str, context: BuildContext | None = None
+) -> list[PartnerSpec]:
     """The scripted cooks (onion-only, plating-only, full) for a classic Overcooked layout."""
     from xpm_bench.agents.overcooked_scripted import ROLES
 
@@ -360,29 +387,6 @@ def overcooked_scripted_cooks(env_id: str) -> list[PartnerSpec]:
     ]
 
 
-register_recipe(
-    HoldoutRecipe(
-        family="MPPMR",
-        name="mppmr-scripted-conventions",
-        version=2,  # v2: partners carry their closed-form best-response return (BR-Prox)
-        groups=(mppmr_conventions,),
-        description="every scripted convention agent: one per landmark and lane",
-    )
-)
-register_recipe(
-    HoldoutRecipe(
-        family="Overcooked",
-        name="overcooked-classic-holdout",
-        version=1,
-        groups=(overcooked_scripted_cooks,),
-        description=(
-            "scripted cooks (onion-only, plating-only, full); behaviour-cloned human proxies "
-            "and a self-play holdout population join in a later version"
-        ),
-    )
-)
-
-
 # ---------------------------------------------- version 2: behaviour-cloned human proxies
 def _build_bc_human_proxy(spec: PartnerSpec, env_id: str) -> Policy:
     from xpm_bench.evaluation.human_proxy import build_bc_proxy_policy
@@ -390,7 +394,9 @@ def _build_bc_human_proxy(spec: PartnerSpec, env_id: str) -> Policy:
     return build_bc_proxy_policy(spec, env_id)
 
 
-def overcooked_bc_human_proxies(env_id: str) -> list[PartnerSpec]:
+def overcooked_bc_human_proxies(
+    env_id: str, context: BuildContext | None = None
+) -> list[PartnerSpec]:
     """One behaviour-cloned human proxy for ``env_id``'s classic layout, trained on the 2019
     human data's train split (deterministic, seed 0) with its accuracies in the params."""
     from xpm_bench.evaluation.human_proxy import bc_human_proxies
@@ -399,23 +405,149 @@ def overcooked_bc_human_proxies(env_id: str) -> list[PartnerSpec]:
 
 
 register_partner_builder("bc-human-proxy", _build_bc_human_proxy)
-_OVERCOOKED_V2_DESCRIPTION = (
-    "scripted cooks (onion-only, plating-only, full) and a behaviour-cloned human proxy "
-    "(MLP trained on the 2019 human-human train split, 'stay' undersampled; train/test action "
-    "accuracy and majority baselines in its params)"
+
+
+# ------------------------------------------------------- self-play holdout populations
+SP_HOLDOUT_MEMBERS = {"standard": 3, "smoke": 2}
+# The generator preset each holdout tier trains its self-play partners with.
+SP_HOLDOUT_PRESET = {"standard": "default", "smoke": "smoke"}
+
+
+def sp_holdout_seeds(n: int) -> list[int]:
+    """Seeds of the self-play holdout partners: ``HOLDOUT_SEED_BASE + k``, a range the
+    generators refuse (:func:`~xpm_bench.seeding.check_training_seed`)."""
+    from xpm_bench.seeding import HOLDOUT_SEED_BASE
+
+    return [HOLDOUT_SEED_BASE + k for k in range(n)]
+
+
+def sp_holdout_population(
+    env_id: str, context: BuildContext, tier: str = "standard"
+) -> list[PartnerSpec]:
+    """Self-play partners trained with the ``sp`` generator from the reserved holdout seeds.
+
+    Partner ``k`` is a one-member ``sp`` run from seed ``HOLDOUT_SEED_BASE + k`` with the
+    tier's preset (``default``: about 15 minutes each on a 2-core CPU for Overcooked). Each run
+    keeps its population file and checkpoint directory under
+    ``<cache>/<env_id>/sp-holdout-<preset>/``, so an interrupted build resumes where it stopped
+    and a finished partner is never trained twice (also across recipe versions).
+    """
+    from xpm_bench.generators.run import run_generation
+    from xpm_bench.population import load_population
+
+    preset = SP_HOLDOUT_PRESET[tier]
+    directory = context.cache_dir / env_id / f"sp-holdout-{preset}"
+    partners = []
+    for k, seed in enumerate(sp_holdout_seeds(SP_HOLDOUT_MEMBERS[tier])):
+        path = directory / f"seed{seed}.pt"
+        if not path.exists():
+            run_dir = directory / f"seed{seed}.run"
+            context.progress(f"holdout: training self-play partner {k} (seed {seed}, {preset})")
+            run_generation(
+                "sp",
+                env_id,
+                1,
+                seed=seed,
+                preset=preset,
+                output=path,
+                run_dir=run_dir,
+                resume=(run_dir / "checkpoint.pt").exists(),
+                progress=_LineProgress(context.progress, f"sp partner {k}"),
+                threads=1,
+                holdout_seed=True,
+            )
+        member = load_population(path).members[0]
+        partners.append(
+            PartnerSpec(
+                name=f"sp-holdout-{k}",
+                group="sp-population",
+                builder="net-policy",
+                params={
+                    "arch": member.arch,
+                    "arch_kwargs": member.arch_kwargs,
+                    "seed": int(seed),
+                    "generator": "sp",
+                    "preset": preset,
+                    "train_return": member.info.get("final_return"),
+                },
+                weights={k: v.clone() for k, v in member.state_dict.items()},
+            )
+        )
+    return partners
+
+
+class _LineProgress:
+    """A generator progress sink that reports every tenth of the run as one line."""
+
+    def __init__(self, say: ProgressFn, label: str):
+        self.say, self.label, self.total, self.next_tenth = say, label, 1, 1
+
+    def start(self, total_steps: int, done_steps: int) -> None:
+        self.total = max(1, total_steps)
+        self.next_tenth = done_steps * 10 // self.total + 1
+
+    def update(self, done_steps: int, metrics: dict[str, Any]) -> None:
+        if done_steps * 10 // self.total >= self.next_tenth:
+            self.next_tenth = done_steps * 10 // self.total + 1
+            ret = metrics.get("return", float("nan"))
+            self.say(f"{self.label}: {done_steps:,}/{self.total:,} env steps, return {ret:.1f}")
+
+    def stop(self) -> None:
+        pass
+
+
+def _build_net_policy(spec: PartnerSpec, env_id: str) -> Policy:
+    from xpm_bench.agents.networks import NetPolicy, build_network
+
+    net = build_network(spec.params["arch"], spec.params["arch_kwargs"], where=spec.name)
+    net.load_state_dict(spec.weights)
+    return NetPolicy(net.eval(), seed=int(spec.params.get("seed", 0)), name=spec.name)
+
+
+register_partner_builder("net-policy", _build_net_policy)
+
+
+# ---------------------------------------------------------------- registrations
+# Version history (each kept its own cache file name): MPPMR v1 had no best-response
+# returns. Overcooked v1: the scripted cooks; v2: + one BC human proxy (stay undersampled);
+# v3: BC proxy on all samples with its last actions as input, + a self-play population from
+# reserved seeds.
+_MPPMR = HoldoutRecipe(
+    family="MPPMR",
+    name="mppmr-scripted-conventions",
+    version=2,  # v2: partners carry their closed-form best-response return (BR-Prox)
+    groups=(mppmr_conventions,),
+    description="every scripted convention agent: one per landmark and lane",
+)
+register_recipe(_MPPMR)
+register_recipe(dataclasses.replace(_MPPMR, tier="smoke"))  # nothing to shrink
+
+
+def _sp_group(tier: str) -> PartnerGroup:
+    return functools.partial(sp_holdout_population, tier=tier)
+
+
+_OVERCOOKED_DESCRIPTION = (
+    "scripted cooks (onion-only, plating-only, full); a behaviour-cloned human proxy (trained "
+    "on the 2019 human-human train split; test accuracy and baselines in its params); {n} "
+    "self-play agents (sp generator, preset {preset}) from reserved seeds"
 )
 # The humans played under the 2019 rule, but observations and actions are the same under both
 # rules, so both Overcooked families get the same groups.
 for _family in ("Overcooked", "OvercookedClassic"):
-    register_recipe(
-        HoldoutRecipe(
-            family=_family,
-            name="overcooked-classic-holdout",
-            version=2,
-            groups=(overcooked_scripted_cooks, overcooked_bc_human_proxies),
-            description=_OVERCOOKED_V2_DESCRIPTION,
+    for _tier, _suffix in (("standard", ""), ("smoke", "-smoke")):
+        register_recipe(
+            HoldoutRecipe(
+                family=_family,
+                name=f"overcooked-classic-holdout{_suffix}",
+                version=3,
+                groups=(overcooked_scripted_cooks, overcooked_bc_human_proxies, _sp_group(_tier)),
+                description=_OVERCOOKED_DESCRIPTION.format(
+                    n=SP_HOLDOUT_MEMBERS[_tier], preset=SP_HOLDOUT_PRESET[_tier]
+                ),
+                tier=_tier,
+            )
         )
-    )
 
 
 # -------------------------------------------------------------------------- cache
@@ -432,19 +564,27 @@ def cache_path(env_id: str, recipe: HoldoutRecipe, cache_dir: str | Path | None 
 
 
 def build_holdout(
-    env_id: str, cache_dir: str | Path | None = None, rebuild: bool = False
+    env_id: str,
+    cache_dir: str | Path | None = None,
+    rebuild: bool = False,
+    tier: str = "standard",
+    progress: ProgressFn | None = None,
 ) -> HoldoutSet:
-    """The holdout set of ``env_id`` under the current recipe, from the cache when present.
+    """The holdout set of ``env_id`` under the current recipe of ``tier``, from the cache
+    when present.
 
     A missing cache file is built and written atomically (temp file, then rename);
-    ``rebuild`` rebuilds and overwrites it. A cache file that fails to load or whose stored
-    hash does not match its content raises :class:`HoldoutError`.
+    ``rebuild`` rebuilds and overwrites it (trained partners whose own runs finished are
+    reused). A cache file that fails to load or whose stored hash does not match its content
+    raises :class:`HoldoutError`.
     """
-    recipe = recipe_for(env_id)
-    path = cache_path(env_id, recipe, cache_dir)
+    recipe = recipe_for(env_id, tier)
+    directory = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    path = cache_path(env_id, recipe, directory)
     if path.exists() and not rebuild:
         return load_holdout(path)
-    holdout = recipe.build(env_id)
+    context = BuildContext(directory, progress or (lambda message: None))
+    holdout = recipe.build(env_id, context)
     save_holdout(holdout, path)
     return holdout
 
@@ -480,5 +620,5 @@ def cached_holdouts(cache_dir: str | Path | None = None) -> list[tuple[Path, Hol
 
 
 def recipes() -> Sequence[HoldoutRecipe]:
-    """The current recipe of every family, by family name."""
-    return [RECIPES[f] for f in sorted(RECIPES)]
+    """The current recipe of every family and tier, by family name."""
+    return [RECIPES[key] for key in sorted(RECIPES)]

@@ -8,23 +8,27 @@ load_human_data`) have a train and a test split. For each classic layout:
   the action index the player took (``Action.ALL_ACTIONS`` order: north, south, east, west,
   stay, interact). No transition is dropped. The recorded states carry no episode timestep, so
   the observation's urgency plane is always off (as it is for all but the last 40 steps of an
-  episode).
-- :func:`train_bc` fits an actor network of :data:`~xpm_bench.agents.networks.ARCHITECTURES`
-  with cross-entropy and Adam, deterministically given the seed.
-- 'stay' is 50-72% of the recorded actions, depending on the layout (72% on cramped_room),
-  so a net trained on everything learns little more than "stay" and on cramped_room barely
-  reaches the majority baseline. As BC pipelines for this data commonly do, idling is
-  undersampled: :func:`undersample_stay` keeps every non-stay sample and a seeded random
-  subset of the stay samples as large as the most frequent other action. The proxy therefore
-  idles less often than the humans did and moves/interacts like them.
-- :func:`evaluate_bc` reports action accuracy (argmax of the logits) and the accuracy of
-  always predicting the train split's most frequent action. :func:`train_human_proxy` reports
-  both on all test samples and on the *active* ones (the human did not stay), where the
-  majority baseline is 22-36% and the proxy reaches about 58-66%; on all samples the 'stay'
-  majority is above the proxy's accuracy, since the proxy was trained not to idle.
-- :func:`train_human_proxy` does all three for one layout; :func:`bc_human_proxies` is the
-  holdout partner group (one stochastic proxy per env, trained on first use, memoised in the
-  process; the holdout cache then stores its weights so it is trained only once per cache).
+  episode). :func:`human_action_history` gives each sample the player's own previous
+  :data:`HISTORY` actions in the same trial ('stay' before the trial's first step).
+- Why the history: 'stay' is 50-72% of the recorded actions (72% on cramped_room) and when a
+  human presses a key is barely predictable from the state alone: a state-only net trained on
+  every sample stays at the majority baseline (cramped_room test accuracy 0.705 vs 0.711).
+  The player's last actions carry the rhythm of their key presses, and a proxy that sees them
+  idles in human-like runs. (Version 2 of the holdout undersampled 'stay' instead; that proxy
+  idled less than the humans did and fell below the majority baseline on all samples.)
+- :func:`train_bc` fits :class:`BCNet` (an MLP over the flattened observation and the one-hot
+  history) with cross-entropy and Adam on **all** train samples, deterministically given the
+  seed.
+- :func:`evaluate_bc` reports on the test split the action accuracy (argmax), the accuracy of
+  always predicting the train split's most frequent action, the mean negative log-likelihood
+  of the recorded actions and that of the train split's action frequencies (the majority
+  baseline as a distribution), and on the *active* samples (the human did not stay) the
+  accuracy of the most likely non-stay action against their own majority action.
+- :func:`train_human_proxy` does all of that for one layout; :func:`bc_human_proxies` is the
+  holdout partner group (one stochastic proxy per env, :class:`BCProxyPolicy`, which samples
+  from the softmax and keeps its own action history in the policy carry; trained on first
+  use, memoised in the process; the holdout cache then stores its weights so it is trained
+  only once per cache).
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from xpm_bench.agents.networks import NetPolicy, build_network
+from xpm_bench.agents.networks import sample_actions
 from xpm_bench.errors import EnvArgumentError
 
 Tensor = torch.Tensor
@@ -47,12 +51,12 @@ STAY = ACTION_NAMES.index("stay")
 
 # The defaults the holdout recipe uses; changing any of them changes the trained weights and
 # so needs a new recipe version.
-DEFAULT_ARCH = "mlp"
+HISTORY = 4
 DEFAULT_HIDDEN = 128
 DEFAULT_LAYERS = 2
 DEFAULT_EPOCHS = 8
 DEFAULT_BATCH = 256
-DEFAULT_LR = 3e-3
+DEFAULT_LR = 1e-3
 PROXY_SEED = 0
 
 
@@ -89,138 +93,174 @@ def human_dataset(layout_name: str, split: str) -> tuple[Tensor, Tensor]:
     return obs.reshape(-1, *obs.shape[2:]), actions.reshape(-1).to(torch.int64)
 
 
+def human_action_history(layout_name: str, split: str, history: int = HISTORY) -> Tensor:
+    """``int64 [N, history]``: for each sample of :func:`human_dataset` (same order), the
+    player's own actions at the ``history`` previous steps of the same trial, most recent
+    first; 'stay' where the trial had not started yet.
+
+    A trial is a ``(workerid_num, round_num)`` pair of the layout; its steps are consecutive
+    ``cur_gameloop`` values.
+    """
+    from xpm_bench.envs.reference import human_joint_action, load_human_data
+
+    frame = load_human_data(split)
+    rows = frame[frame["layout_id"] == layout_name]
+    actions = torch.tensor([human_joint_action(a) for a in rows["joint_action"]])  # [n, 2]
+    trial = list(zip(rows["workerid_num"].tolist(), rows["round_num"].tolist(), strict=True))
+    loop = rows["cur_gameloop"].tolist()
+    past = torch.full((len(rows), history, 2), STAY, dtype=torch.int64)
+    for i in range(len(rows)):
+        for k in range(1, history + 1):
+            j = i - k
+            if j < 0 or trial[j] != trial[i] or loop[j] != loop[i] - k:
+                break
+            past[i, k - 1] = actions[j]
+    # sample 2 i + p is player p: [n, history, 2] -> [n, 2, history] -> [2 n, history]
+    return past.transpose(1, 2).reshape(-1, history)
+
+
 # ------------------------------------------------------------------------ training
-def bc_arch_kwargs(
+class BCNet(nn.Module):
+    """Action logits from an observation and the player's last actions (one-hot)."""
+
+    def __init__(
+        self,
+        obs_shape: list[int],
+        history: int = HISTORY,
+        hidden: int = DEFAULT_HIDDEN,
+        layers: int = DEFAULT_LAYERS,
+    ):
+        super().__init__()
+        self.obs_shape, self.history = [int(d) for d in obs_shape], int(history)
+        size = int(torch.tensor(self.obs_shape).prod()) + NUM_ACTIONS * self.history
+        blocks: list[nn.Module] = []
+        for _ in range(int(layers)):
+            blocks += [nn.Linear(size, int(hidden)), nn.ReLU()]
+            size = int(hidden)
+        self.body = nn.Sequential(*blocks)
+        self.head = nn.Linear(size, NUM_ACTIONS)
+
+    def forward(self, obs: Tensor, past: Tensor) -> Tensor:
+        past_onehot = nn.functional.one_hot(past, NUM_ACTIONS).flatten(1).float()
+        return self.head(self.body(torch.cat([obs.flatten(1).float(), past_onehot], dim=1)))
+
+
+def bc_net_kwargs(
     obs_shape: tuple[int, ...],
-    arch: str = DEFAULT_ARCH,
+    history: int = HISTORY,
     hidden: int = DEFAULT_HIDDEN,
     layers: int = DEFAULT_LAYERS,
 ) -> dict[str, Any]:
-    """Plain keyword arguments of a BC network for ``obs_shape`` (stored in partner specs)."""
-    kwargs: dict[str, Any] = {
+    """Plain keyword arguments of a :class:`BCNet` (stored in partner specs)."""
+    return {
         "obs_shape": [int(d) for d in obs_shape],
-        "num_outputs": NUM_ACTIONS,
+        "history": int(history),
         "hidden": int(hidden),
         "layers": int(layers),
     }
-    if arch not in ("mlp", "cnn"):
-        raise EnvArgumentError(f"BC supports the 'mlp' and 'cnn' architectures, got {arch!r}")
-    return kwargs
-
-
-def undersample_stay(actions: Tensor, seed: int = PROXY_SEED) -> Tensor:
-    """Sorted sample indices: every non-stay sample plus a seeded random subset of the 'stay'
-    samples as large as the count of the most frequent other action."""
-    active = actions != STAY
-    stay = torch.nonzero(~active).squeeze(1)
-    counts = torch.bincount(actions[active], minlength=NUM_ACTIONS)
-    generator = torch.Generator().manual_seed(int(seed))
-    keep = stay[torch.randperm(stay.numel(), generator=generator)[: int(counts.max())]]
-    return torch.cat([torch.nonzero(active).squeeze(1), keep]).sort().values
 
 
 def train_bc(
     obs: Tensor,
+    past: Tensor,
     actions: Tensor,
     seed: int = PROXY_SEED,
     epochs: int = DEFAULT_EPOCHS,
-    arch: str = DEFAULT_ARCH,
     hidden: int = DEFAULT_HIDDEN,
     layers: int = DEFAULT_LAYERS,
     batch_size: int = DEFAULT_BATCH,
     lr: float = DEFAULT_LR,
-) -> tuple[str, dict[str, Any], dict[str, Tensor]]:
-    """Fit a policy network to ``(obs, actions)`` by cross-entropy; returns
-    ``(arch, arch_kwargs, state_dict)``.
+) -> tuple[dict[str, Any], dict[str, Tensor]]:
+    """Fit a :class:`BCNet` to ``(obs, past) -> actions`` by cross-entropy; returns
+    ``(net_kwargs, state_dict)``.
 
     Deterministic given ``seed``: the initial weights and the minibatch order come from
     generators seeded with it, and training runs on the CPU with one thread (so the float
     reductions do not depend on the machine's thread count; a different CPU's kernels may
     still round differently, which is why holdout sets cache the trained weights).
     """
-    if obs.shape[0] != actions.shape[0] or obs.shape[0] == 0:
+    n = obs.shape[0]
+    if n == 0 or actions.shape[0] != n or past.shape[0] != n or past.dim() != 2:
         raise EnvArgumentError(
-            f"train_bc needs as many actions as observations (> 0), got {obs.shape[0]} "
-            f"observations and {actions.shape[0]} actions"
+            f"train_bc needs as many actions and [N, history] past actions as observations "
+            f"(> 0), got {n} observations, {tuple(past.shape)} past actions and "
+            f"{actions.shape[0]} actions"
         )
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return _fit(obs.cpu(), actions.cpu(), seed, epochs, arch, hidden, layers, batch_size, lr)
+        kwargs = bc_net_kwargs(tuple(obs.shape[1:]), past.shape[1], hidden, layers)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(seed))
+            net = BCNet(**kwargs)
+        _fit(net, obs.cpu(), past.cpu(), actions.cpu(), seed, epochs, batch_size, lr)
     finally:
         torch.set_num_threads(threads)
+    return kwargs, {k: v.detach().clone() for k, v in net.state_dict().items()}
 
 
 def _fit(
+    net: BCNet,
     obs: Tensor,
+    past: Tensor,
     actions: Tensor,
     seed: int,
     epochs: int,
-    arch: str,
-    hidden: int,
-    layers: int,
     batch_size: int,
     lr: float,
-) -> tuple[str, dict[str, Any], dict[str, Tensor]]:
-    kwargs = bc_arch_kwargs(tuple(obs.shape[1:]), arch, hidden, layers)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(seed))
-        net = build_network(arch, kwargs)
-        # the network's default output gain (0.01) suits PPO's near-uniform start; BC wants a
-        # normally scaled head so the logits can move quickly
-        nn.init.orthogonal_(net.head.weight, 1.0)
+) -> None:
     optimizer = torch.optim.Adam(net.parameters(), lr=lr)
     generator = torch.Generator().manual_seed(int(seed))
-    loss_fn = nn.CrossEntropyLoss()
-    x = obs.float()
-    y = actions.to(torch.int64)
-    n = x.shape[0]
+    x, y = obs.float(), actions.to(torch.int64)
     net.train()
     for _ in range(int(epochs)):
-        order = torch.randperm(n, generator=generator)
-        for start in range(0, n, batch_size):
+        order = torch.randperm(x.shape[0], generator=generator)
+        for start in range(0, x.shape[0], batch_size):
             batch = order[start : start + batch_size]
-            logits, _ = net(x[batch])
-            loss = loss_fn(logits, y[batch])
+            loss = nn.functional.cross_entropy(net(x[batch], past[batch]), y[batch])
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
     net.eval()
-    state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-    return arch, kwargs, state
 
 
-def rebuild_bc(arch: str, arch_kwargs: dict[str, Any], state_dict: dict[str, Tensor]) -> nn.Module:
+def rebuild_bc(net_kwargs: dict[str, Any], state_dict: dict[str, Tensor]) -> BCNet:
     """The network of a :func:`train_bc` result."""
-    net = build_network(arch, arch_kwargs)
-    net.load_state_dict(state_dict)
-    net.eval()
-    return net
+    try:
+        net = BCNet(**net_kwargs)
+        net.load_state_dict(state_dict)
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise EnvArgumentError(f"BC proxy weights do not fit {net_kwargs}: {error}") from None
+    return net.eval()
 
 
 # ---------------------------------------------------------------------- evaluation
 @torch.no_grad()
 def evaluate_bc(
-    arch: str,
-    arch_kwargs: dict[str, Any],
-    state_dict: dict[str, Tensor],
+    net: BCNet,
     obs: Tensor,
+    past: Tensor,
     actions: Tensor,
-    train_actions: Tensor | None = None,
+    train_actions: Tensor,
+    exclude_stay: bool = False,
 ) -> dict[str, float]:
-    """Action accuracy of the network's argmax on ``(obs, actions)`` and the majority baseline.
-
-    The baseline always predicts the most frequent action of ``train_actions`` (of ``actions``
-    itself when not given) and is scored on ``actions``.
-    """
-    net = rebuild_bc(arch, arch_kwargs, state_dict)
-    predicted = torch.cat([net(chunk)[0].argmax(-1) for chunk in obs.split(4096)])
-    reference = actions if train_actions is None else train_actions
-    majority = int(torch.bincount(reference, minlength=NUM_ACTIONS).argmax())
+    """Accuracy and mean NLL of ``net`` on ``(obs, past, actions)``, and the same for the
+    majority baseline fitted on ``train_actions`` (accuracy of always predicting its most
+    frequent action; NLL of predicting its action frequencies). ``exclude_stay``: predict the
+    most likely action other than 'stay' (for samples where the human did not stay; the NLL
+    is then not meaningful)."""
+    logits = torch.cat([net(o, p) for o, p in zip(obs.split(4096), past.split(4096), strict=True)])
+    if exclude_stay:  # "which action, given that the human acted"
+        logits[:, STAY] = -torch.inf
+    counts = torch.bincount(train_actions, minlength=NUM_ACTIONS).double()
+    frequencies = (counts + 1) / (counts.sum() + NUM_ACTIONS)  # add-one: no zero probability
+    majority = int(counts.argmax())
     return {
-        "accuracy": float((predicted == actions).float().mean()),
+        "accuracy": float((logits.argmax(-1) == actions).float().mean()),
+        "nll": float(nn.functional.cross_entropy(logits, actions)),
         "majority_action": majority,
         "majority_accuracy": float((actions == majority).float().mean()),
+        "majority_nll": float(-frequencies.log()[actions].mean()),
     }
 
 
@@ -229,8 +269,7 @@ class HumanProxy:
     """A trained proxy for one layout and its accuracy numbers."""
 
     layout: str
-    arch: str
-    arch_kwargs: dict[str, Any]
+    net_kwargs: dict[str, Any]
     state_dict: dict[str, Tensor]
     metrics: dict[str, Any]
 
@@ -238,44 +277,46 @@ class HumanProxy:
 def train_human_proxy(
     layout_name: str, seed: int = PROXY_SEED, epochs: int = DEFAULT_EPOCHS, **train_kwargs: Any
 ) -> HumanProxy:
-    """Train on the layout's train split (stay undersampled) and score on both splits.
+    """Train on the layout's train split and score on both splits.
 
-    ``metrics`` (fractions rounded to 4 digits): ``train_samples``/``test_samples`` (all
-    recorded samples), ``fit_samples`` (after undersampling 'stay'), ``train_accuracy``,
-    ``test_accuracy`` and ``majority_test_accuracy`` over all samples (the majority action is
-    the train split's, ``majority_action``), and ``active_*`` the same over the samples whose
-    recorded action is not 'stay' (``active_majority_action``: their most frequent action).
+    ``metrics`` (rounded to 4 digits): ``train_samples``/``test_samples``; on all samples
+    ``train_accuracy``, ``test_accuracy``, ``majority_test_accuracy`` (the majority action is
+    the train split's, ``majority_action``), ``test_nll`` and ``majority_test_nll``; and
+    ``active_*`` accuracies over the samples whose recorded action is not 'stay': the proxy
+    predicts its most likely action other than 'stay', the baseline the most frequent such
+    action of the train split (``active_majority_action``).
     """
     train_obs, train_actions = human_dataset(layout_name, "train")
     test_obs, test_actions = human_dataset(layout_name, "test")
-    fit = undersample_stay(train_actions, seed)
-    arch, kwargs, state = train_bc(train_obs[fit], train_actions[fit], seed, epochs, **train_kwargs)
+    train_past = human_action_history(layout_name, "train")
+    test_past = human_action_history(layout_name, "test")
+    kwargs, state = train_bc(train_obs, train_past, train_actions, seed, epochs, **train_kwargs)
+    net = rebuild_bc(kwargs, state)
+    on_train = evaluate_bc(net, train_obs, train_past, train_actions, train_actions)
+    on_test = evaluate_bc(net, test_obs, test_past, test_actions, train_actions)
+    train_active, test_active = train_actions != STAY, test_actions != STAY
+    active = evaluate_bc(
+        net,
+        test_obs[test_active],
+        test_past[test_active],
+        test_actions[test_active],
+        train_actions[train_active],
+        exclude_stay=True,
+    )
     metrics: dict[str, Any] = {
         "train_samples": int(train_actions.numel()),
         "test_samples": int(test_actions.numel()),
-        "fit_samples": int(fit.numel()),
+        "train_accuracy": round(on_train["accuracy"], 4),
+        "test_accuracy": round(on_test["accuracy"], 4),
+        "majority_action": ACTION_NAMES[on_test["majority_action"]],
+        "majority_test_accuracy": round(on_test["majority_accuracy"], 4),
+        "test_nll": round(on_test["nll"], 4),
+        "majority_test_nll": round(on_test["majority_nll"], 4),
+        "active_test_accuracy": round(active["accuracy"], 4),
+        "active_majority_action": ACTION_NAMES[active["majority_action"]],
+        "active_majority_test_accuracy": round(active["majority_accuracy"], 4),
     }
-    train_active, test_active = train_actions != STAY, test_actions != STAY
-    for prefix, train_mask, test_mask in (
-        ("", torch.ones_like(train_active), torch.ones_like(test_active)),
-        ("active_", train_active, test_active),
-    ):
-        on_train = evaluate_bc(
-            arch, kwargs, state, train_obs[train_mask], train_actions[train_mask]
-        )
-        on_test = evaluate_bc(
-            arch,
-            kwargs,
-            state,
-            test_obs[test_mask],
-            test_actions[test_mask],
-            train_actions[train_mask],
-        )
-        metrics[f"{prefix}train_accuracy"] = round(on_train["accuracy"], 4)
-        metrics[f"{prefix}test_accuracy"] = round(on_test["accuracy"], 4)
-        metrics[f"{prefix}majority_action"] = ACTION_NAMES[on_test["majority_action"]]
-        metrics[f"{prefix}majority_test_accuracy"] = round(on_test["majority_accuracy"], 4)
-    return HumanProxy(layout_name, arch, kwargs, state, metrics)
+    return HumanProxy(layout_name, kwargs, state, metrics)
 
 
 # --------------------------------------------------------------- holdout partners
@@ -301,8 +342,7 @@ def human_proxy_spec(env_id: str, seed: int = PROXY_SEED, epochs: int = DEFAULT_
         )
     proxy = _memoised_proxy(CLASSIC_OVERCOOKED_LAYOUTS[variant], int(seed), int(epochs))
     params = {
-        "arch": proxy.arch,
-        "arch_kwargs": proxy.arch_kwargs,
+        "net_kwargs": proxy.net_kwargs,
         "seed": int(seed),
         "layout": proxy.layout,
         "data": "overcooked-ai 2019 human-human trials (clean_train_trials / clean_test_trials)",
@@ -319,23 +359,45 @@ def bc_human_proxies(env_id: str) -> list[Any]:
     return [human_proxy_spec(env_id)]
 
 
-def build_bc_proxy_policy(spec: Any, env_id: str) -> NetPolicy:
-    """Partner builder: a stochastic :class:`NetPolicy` (sampling from the BC softmax)."""
+class BCProxyPolicy:
+    """A stochastic :class:`~xpm_bench.agents.base.Policy` around a :class:`BCNet`: samples
+    from the softmax with its own seeded generator; the carry is its own last actions
+    (``int64 [B, history]``, most recent first, 'stay' at the start of an episode)."""
+
+    def __init__(self, net: BCNet, seed: int = 0, name: str = "bc-human-proxy"):
+        self.net, self.name = net.eval(), name
+        self.generator = torch.Generator().manual_seed(int(seed))
+
+    def reseed(self, seed: int) -> None:
+        self.generator.manual_seed(int(seed))
+
+    def reset_carry(self, batch: int) -> Tensor:
+        return torch.full((batch, self.net.history), STAY, dtype=torch.int64)
+
+    @torch.no_grad()
+    def act(self, obs: Tensor, carry: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        past = self.reset_carry(obs.shape[0]) if carry is None else carry.to(torch.int64).cpu()
+        action = sample_actions(self.net(obs.cpu(), past), self.generator)
+        carry = torch.cat([action.unsqueeze(1), past[:, :-1]], dim=1)
+        return action.to(obs.device), carry
+
+
+def build_bc_proxy_policy(spec: Any, env_id: str) -> BCProxyPolicy:
+    """Partner builder: the proxy of a holdout partner spec."""
     params = spec.params
-    net = rebuild_bc(params["arch"], params["arch_kwargs"], spec.weights)
-    return NetPolicy(net, deterministic=False, seed=int(params.get("seed", 0)), name=spec.name)
+    net = rebuild_bc(params["net_kwargs"], spec.weights)
+    return BCProxyPolicy(net, seed=int(params.get("seed", 0)), name=spec.name)
 
 
 def format_metrics(layout: str, metrics: dict[str, Any]) -> str:
-    """One line of accuracies: all samples, then active (non-stay) samples."""
+    """One line: test accuracy and NLL against the majority baseline, then active samples."""
     return (
-        f"{layout:26s} all: train {metrics['train_accuracy']:.3f} "
-        f"test {metrics['test_accuracy']:.3f} "
-        f"majority({metrics['majority_action']}) {metrics['majority_test_accuracy']:.3f} | "
-        f"active: train {metrics['active_train_accuracy']:.3f} "
-        f"test {metrics['active_test_accuracy']:.3f} "
-        f"majority({metrics['active_majority_action']}) "
-        f"{metrics['active_majority_test_accuracy']:.3f}"
+        f"{layout:26s} test acc {metrics['test_accuracy']:.3f} vs majority"
+        f"({metrics['majority_action']}) {metrics['majority_test_accuracy']:.3f} | "
+        f"nll {metrics['test_nll']:.3f} vs {metrics['majority_test_nll']:.3f} | "
+        f"active acc {metrics['active_test_accuracy']:.3f} vs majority"
+        f"({metrics['active_majority_action']}) {metrics['active_majority_test_accuracy']:.3f}"
+        f" | train acc {metrics['train_accuracy']:.3f}"
     )
 
 
@@ -354,13 +416,15 @@ if __name__ == "__main__":  # pragma: no cover
 
 __all__ = [
     "ACTION_NAMES",
+    "BCNet",
+    "BCProxyPolicy",
     "HumanProxy",
     "bc_human_proxies",
     "build_bc_proxy_policy",
     "evaluate_bc",
+    "human_action_history",
     "human_dataset",
     "human_proxy_spec",
     "train_bc",
     "train_human_proxy",
-    "undersample_stay",
 ]

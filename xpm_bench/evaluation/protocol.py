@@ -30,6 +30,8 @@ class Protocol:
             steps); 0 skips ego training. The ego's other settings are
             ``xpm_bench.rl.trainer.best_response_config(env_id)``.
         max_pairs_per_batch: bound on seat assignments run in one batched env (memory).
+        holdout_tier: which holdout recipe tier scores the ego (``standard`` for reported
+            numbers; ``smoke`` sets train their partners with test-sized budgets).
     """
 
     name: str
@@ -41,6 +43,7 @@ class Protocol:
     alpha: float = 0.05
     ego_env_steps: int = 0
     max_pairs_per_batch: int | None = None
+    holdout_tier: str = "standard"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -55,11 +58,12 @@ PROTOCOLS: dict[tuple[str, str], Protocol] = {
     ("MPPMR", "default"): Protocol("default", 1, episodes=32, ego_env_steps=200_000),
     ("Overcooked", "smoke"): Protocol(
         "smoke",
-        1,
+        2,  # v2: the smoke holdout tier (v1 used the standard set)
         episodes=2,
         n_boot=200,
         ego_env_steps=25_600,
         max_pairs_per_batch=64,
+        holdout_tier="smoke",
     ),
     ("Overcooked", "default"): Protocol(
         "default", 1, episodes=8, ego_env_steps=2_000_000, max_pairs_per_batch=256

@@ -16,6 +16,7 @@ from xpm_bench.generators.config import apply_overrides, config_to_dict
 from xpm_bench.generators.harness import Harness, ProgressSink, configure_determinism
 from xpm_bench.population import Population, save_population
 from xpm_bench.registry import spec
+from xpm_bench.seeding import check_training_seed
 
 
 def build_config(method: str, env_id: str, preset: str, overrides: Sequence[str] = ()) -> Any:
@@ -38,14 +39,18 @@ def run_generation(
     checkpoint_interval_s: float = 60.0,
     progress: ProgressSink | None = None,
     threads: int | None = None,
+    holdout_seed: bool = False,
 ) -> Population:
     """Generate a population with method ``method`` and (optionally) save it to ``output``.
 
     The harness counts every env step in the ledger, checkpoints into ``run_dir`` and, with
     ``resume``, continues from the checkpoint there. The output file is written atomically
-    and only once the run is complete.
+    and only once the run is complete. ``seed`` must be below
+    :data:`~xpm_bench.seeding.HOLDOUT_SEED_BASE` (``holdout_seed``: in the range reserved for
+    the holdout sets' own partners; see :func:`~xpm_bench.seeding.check_training_seed`).
     """
     spec(env_id)  # unknown ids fail here, before any work
+    check_training_seed(seed, holdout=holdout_seed)
     if str(device).startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"--device {device}: CUDA is not available here; use --device cpu")
     if pop_size < 1:
