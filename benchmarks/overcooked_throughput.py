@@ -13,6 +13,11 @@ Systems (``--systems``, all by default):
 - ``jaxmarl``: JaxMARL's Overcooked, ``jit(scan(vmap(env.step)))`` over B copies with its own
   auto-reset; the observations are carried through the scan, so they are computed every
   step; compile time is excluded (and reported separately).
+- ``jaxmarl-noreset`` and ``jaxmarl-noobs`` (diagnostics, not run by default): the same scan
+  over ``env.step_env``, which skips JaxMARL's auto-reset, with the observations carried
+  (``-noreset``) or dropped from the carry (``-noobs``: XLA then removes the observation
+  computation as dead code, so no observation is built). They locate the published anchor
+  (about 1.6M / 1.9M steps/s at B = 1024 / 8192): on this machine only ``-noobs`` reaches it.
 - ``reference``: overcooked-ai 1.1.0's ``OvercookedGridworld``, one state at a time:
   ``get_state_transition`` plus ``lossless_state_encoding`` each step, back to the standard
   start state every 400 steps. Its rate does not depend on B, so it is measured once per
@@ -46,6 +51,7 @@ NUM_ACTIONS = 6
 DEFAULT_BATCH_SIZES = (1, 64, 1024, 8192)
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "overcooked_throughput.json"
 SYSTEMS = ("ours-classic", "ours", "jaxmarl", "reference")
+JAXMARL_DIAGNOSTICS = ("jaxmarl-noreset", "jaxmarl-noobs")
 
 # Layout name in overcooked-ai -> (our id variant, JaxMARL's layout key).
 # JaxMARL's counter_circuit has the same grid as counter_circuit_o_1order; only the two
@@ -127,7 +133,8 @@ def jaxmarl_scan_length(batch: int) -> int:
 
 
 def measure_jaxmarl(spec: dict[str, Any]) -> dict[str, Any]:
-    """Worker: JaxMARL Overcooked, B copies, jit + vmap + lax.scan, observations carried."""
+    """Worker: JaxMARL Overcooked, B copies, jit + vmap + lax.scan; ``spec["system"]`` picks
+    the variant (auto-reset or not, observations carried or dropped)."""
     if spec["device"] == "cpu":
         os.environ["JAX_PLATFORMS"] = "cpu"
     import time
@@ -144,17 +151,21 @@ def measure_jaxmarl(spec: dict[str, Any]) -> dict[str, Any]:
         return {"status": "error", "reason": f"JaxMARL horizon is {env.max_steps}, not 400"}
     batch = spec["batch_size"]
     length = jaxmarl_scan_length(batch)
-    step_batch = jax.vmap(env.step)
+    system = spec["system"]
+    step_batch = jax.vmap(env.step if system == "jaxmarl" else env.step_env)
+    keep_obs = system != "jaxmarl-noobs"
 
     def one_step(carry, acts):
-        key, state, _obs = carry
+        key, state, obs = carry
         key, sub = jax.random.split(key)
         actions = {"agent_0": acts[:, 0], "agent_1": acts[:, 1]}
-        obs, state, _rew, _done, _info = step_batch(jax.random.split(sub, batch), state, actions)
-        return (key, state, obs), None
+        new_obs, state, _rew, _done, _info = step_batch(
+            jax.random.split(sub, batch), state, actions
+        )
+        return (key, state, new_obs if keep_obs else obs), None
 
     # The observation dict is part of the carry and is returned, so XLA must build it on
-    # every step; donating the carry lets XLA update it in place.
+    # every step (unless ``-noobs`` drops it); donating the carry lets XLA update it in place.
     @partial(jax.jit, donate_argnums=0)
     def rollout(carry, action_chunk):
         carry, _ = jax.lax.scan(one_step, carry, action_chunk)
@@ -201,7 +212,7 @@ def run_worker_spec(spec: dict[str, Any]) -> dict[str, Any]:
     system = spec["system"]
     if system == "reference":
         return measure_reference(spec)
-    if system == "jaxmarl":
+    if system.startswith("jaxmarl"):
         return measure_jaxmarl(spec)
     return common.measure_torch_env(spec)
 
@@ -222,7 +233,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="comma-separated numbers of env copies",
     )
     parser.add_argument(
-        "--systems", default=",".join(SYSTEMS), help=f"comma list of: {', '.join(SYSTEMS)}"
+        "--systems",
+        default=",".join(SYSTEMS),
+        help=f"comma list of: {', '.join(SYSTEMS + JAXMARL_DIAGNOSTICS)}",
     )
     parser.add_argument("--quick", action="store_true", help="short timings, for a smoke run")
     parser.add_argument("--seconds", type=float, default=None, help="timed seconds per point")
@@ -242,9 +255,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if unknown:
         parser.error(f"unknown layout(s) {', '.join(unknown)}; accepted: {', '.join(LAYOUTS)}")
     args.systems = [x.strip() for x in args.systems.split(",") if x.strip()]
-    unknown = [x for x in args.systems if x not in SYSTEMS]
+    accepted = SYSTEMS + JAXMARL_DIAGNOSTICS
+    unknown = [x for x in args.systems if x not in accepted]
     if unknown:
-        parser.error(f"unknown system(s) {', '.join(unknown)}; accepted: {', '.join(SYSTEMS)}")
+        parser.error(f"unknown system(s) {', '.join(unknown)}; accepted: {', '.join(accepted)}")
     if args.device not in ("cpu", "cuda") and not args.device.startswith("cuda:"):
         parser.error(f"--device must be cpu or cuda, got {args.device!r}")
     if args.threads < 1:
@@ -262,7 +276,7 @@ def unavailable_reason(system: str, layout: str) -> str | None:
         env_id = ours_env_id(system, layout)
         if env_id not in xpm_bench.registered_ids():
             return f"{env_id} is not registered in this xpm_bench"
-    elif system == "jaxmarl":
+    elif system.startswith("jaxmarl"):
         for module in ("jax", "jaxmarl"):
             if importlib.util.find_spec(module) is None:
                 return f"{module} is not installed (pip install 'xpm-bench[bench]')"
@@ -285,7 +299,7 @@ def worker_spec(args: argparse.Namespace, system: str, layout: str, batch: int |
     }
     if system in ("ours", "ours-classic"):
         spec["env_id"] = ours_env_id(system, layout)
-    if system == "jaxmarl":
+    if system.startswith("jaxmarl"):
         spec["jaxmarl_layout"] = LAYOUTS[layout][1]
     return spec
 
@@ -393,7 +407,8 @@ def print_tables(args: argparse.Namespace, comparisons: list[dict], targets: lis
         headers = ["B"] + [f"{s} steps/s" for s in args.systems]
         headers += [f"{n}/{d}" for n, d in RATIOS]
         headers += [f"{s} MiB" for s in args.systems]
-        print(f"\n{layout} (steps/s include observations; reference is one state, any B)")
+        note = "except jaxmarl-noobs; " if "jaxmarl-noobs" in args.systems else ""
+        print(f"\n{layout} (steps/s include observations {note}reference: one state, any B)")
         print(tabulate(table, headers=headers, tablefmt="github", disable_numparse=True))
     print("\nTargets:")
     for target in targets:
