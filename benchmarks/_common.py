@@ -281,8 +281,9 @@ def measure_torch_env(spec: dict[str, Any]) -> dict[str, Any]:
     """Worker body: steps/s of ``xpm_bench.make(spec["env_id"], num_envs=B)`` with random actions.
 
     ``spec`` keys: ``env_id``, ``batch_size``, ``device``, ``threads``, ``min_seconds``,
-    ``warmup_steps``, ``seed``. Actions are drawn up front on the device (64 sets, reused
-    cyclically) so action sampling is not timed.
+    ``warmup_steps``, ``seed``, optional ``skip_obs`` (a diagnostic: the env's observation
+    encoder is replaced by returning one fixed buffer). Actions are drawn up front on the
+    device (64 sets, reused cyclically) so action sampling is not timed.
     """
     set_torch_threads(spec["threads"])
     import torch
@@ -299,6 +300,9 @@ def measure_torch_env(spec: dict[str, Any]) -> dict[str, Any]:
         env = xpm_bench.make(spec["env_id"], num_envs=batch, device=device)
     except UnknownEnvError as exc:
         return {"status": "not available", "reason": str(exc)}
+    if spec.get("skip_obs"):
+        fixed_obs = env.reset(seed=spec["seed"])[0].clone()
+        env._observe = lambda: fixed_obs
     generator = torch.Generator(device=device).manual_seed(spec["seed"])
     actions = torch.randint(0, env.num_actions, (64, batch, 2), generator=generator, device=device)
     timing = time_torch_env_steps(

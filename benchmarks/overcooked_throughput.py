@@ -18,6 +18,8 @@ Systems (``--systems``, all by default):
   (``-noreset``) or dropped from the carry (``-noobs``: XLA then removes the observation
   computation as dead code, so no observation is built). They locate the published anchor
   (about 1.6M / 1.9M steps/s at B = 1024 / 8192): on this machine only ``-noobs`` reaches it.
+  ``ours-classic-noobs`` (diagnostic) is its like: ``ours-classic`` with the observation
+  encoder replaced by returning one fixed buffer (dynamics, events, rewards, auto-reset).
 - ``reference``: overcooked-ai 1.1.0's ``OvercookedGridworld``, one state at a time:
   ``get_state_transition`` plus ``lossless_state_encoding`` each step, back to the standard
   start state every 400 steps. Its rate does not depend on B, so it is measured once per
@@ -51,7 +53,8 @@ NUM_ACTIONS = 6
 DEFAULT_BATCH_SIZES = (1, 64, 1024, 8192)
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "overcooked_throughput.json"
 SYSTEMS = ("ours-classic", "ours", "jaxmarl", "reference")
-JAXMARL_DIAGNOSTICS = ("jaxmarl-noreset", "jaxmarl-noobs")
+DIAGNOSTICS = ("jaxmarl-noreset", "jaxmarl-noobs", "ours-classic-noobs")
+OURS = ("ours", "ours-classic", "ours-classic-noobs")
 
 # Layout name in overcooked-ai -> (our id variant, JaxMARL's layout key).
 # JaxMARL's counter_circuit has the same grid as counter_circuit_o_1order; only the two
@@ -78,7 +81,7 @@ PUBLISHED_ANCHORS = {
 
 def ours_env_id(system: str, layout: str) -> str:
     """Our registered id for ``system`` on ``layout``."""
-    family = "OvercookedClassic" if system == "ours-classic" else "Overcooked"
+    family = "OvercookedClassic" if system.startswith("ours-classic") else "Overcooked"
     return f"{family}-{LAYOUTS[layout][0]}-v0"
 
 
@@ -235,7 +238,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--systems",
         default=",".join(SYSTEMS),
-        help=f"comma list of: {', '.join(SYSTEMS + JAXMARL_DIAGNOSTICS)}",
+        help=f"comma list of: {', '.join(SYSTEMS + DIAGNOSTICS)}",
     )
     parser.add_argument("--quick", action="store_true", help="short timings, for a smoke run")
     parser.add_argument("--seconds", type=float, default=None, help="timed seconds per point")
@@ -255,7 +258,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if unknown:
         parser.error(f"unknown layout(s) {', '.join(unknown)}; accepted: {', '.join(LAYOUTS)}")
     args.systems = [x.strip() for x in args.systems.split(",") if x.strip()]
-    accepted = SYSTEMS + JAXMARL_DIAGNOSTICS
+    accepted = SYSTEMS + DIAGNOSTICS
     unknown = [x for x in args.systems if x not in accepted]
     if unknown:
         parser.error(f"unknown system(s) {', '.join(unknown)}; accepted: {', '.join(accepted)}")
@@ -270,7 +273,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def unavailable_reason(system: str, layout: str) -> str | None:
     """Why ``system`` cannot run here (checked without importing jax), or ``None``."""
-    if system in ("ours", "ours-classic"):
+    if system in OURS:
         import xpm_bench
 
         env_id = ours_env_id(system, layout)
@@ -297,8 +300,9 @@ def worker_spec(args: argparse.Namespace, system: str, layout: str, batch: int |
         "warmup_steps": 5 if args.quick else 20,
         "seed": 0,
     }
-    if system in ("ours", "ours-classic"):
+    if system in OURS:
         spec["env_id"] = ours_env_id(system, layout)
+        spec["skip_obs"] = system.endswith("-noobs")
     if system.startswith("jaxmarl"):
         spec["jaxmarl_layout"] = LAYOUTS[layout][1]
     return spec
@@ -307,7 +311,7 @@ def worker_spec(args: argparse.Namespace, system: str, layout: str, batch: int |
 def measure_point(args: argparse.Namespace, system: str, layout: str, batch: int | None) -> dict:
     """Run (or skip) one measurement and return its result row."""
     row: dict[str, Any] = {"layout": layout, "system": system, "batch_size": batch}
-    if system in ("ours", "ours-classic"):
+    if system in OURS:
         row["env_id"] = ours_env_id(system, layout)
     reason = unavailable_reason(system, layout)
     if reason is not None:

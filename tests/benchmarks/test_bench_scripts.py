@@ -155,3 +155,16 @@ def test_ours_worker_path_times_a_registered_env():
     check_timing_row(result, 8)
     spec["env_id"] = "NoSuchEnv-v0"
     assert bench.common.measure_torch_env(spec)["status"] == "not available"
+
+
+def test_diagnostic_systems_are_accepted_and_skip_observations_only_when_asked():
+    bench = load_script("overcooked_throughput.py")
+    args = bench.parse_args(["--systems", "ours-classic-noobs,jaxmarl-noobs,jaxmarl-noreset"])
+    assert args.systems == ["ours-classic-noobs", "jaxmarl-noobs", "jaxmarl-noreset"]
+    noobs = bench.worker_spec(args, "ours-classic-noobs", "cramped_room", 8)
+    assert noobs["env_id"] == "OvercookedClassic-CrampedRoom-v0" and noobs["skip_obs"]
+    assert not bench.worker_spec(args, "ours-classic", "cramped_room", 8)["skip_obs"]
+    assert bench.worker_spec(args, "jaxmarl-noobs", "cramped_room", 8)["jaxmarl_layout"]
+    # the worker runs with the encoder replaced by a fixed buffer
+    noobs.update(threads=1, min_seconds=0.05, warmup_steps=2)
+    assert bench.common.measure_torch_env(noobs)["status"] == "ok"
