@@ -3,9 +3,10 @@
 A holdout set is the list of partners an ego agent is scored against after training. It must
 be identical for everyone who reports a number, so it is
 
-- **defined by a recipe** per environment family (:class:`HoldoutRecipe`): a name, a version
-  and partner groups (functions ``env_id -> [PartnerSpec]``). Changing what a recipe builds
-  means registering it again with a higher version; old versions keep their cache files.
+- **defined by a recipe** per environment family and tier (:class:`HoldoutRecipe`): a name, a
+  version and partner groups (functions ``(env_id, BuildContext) -> [PartnerSpec]``).
+  Changing what a recipe builds means registering it again with a higher version; old
+  versions keep their cache files.
 - **content-hashed**: :attr:`HoldoutSet.content_hash` is a SHA-256 over a canonical JSON of
   everything that defines the partners (env id, set name and version, and for each partner its
   name, group, builder, parameters and, for trained partners, the dtype, shape and bytes of
@@ -17,13 +18,15 @@ be identical for everyone who reports a number, so it is
 Cache directory: ``$XPM_BENCH_CACHE/holdout`` when the ``XPM_BENCH_CACHE`` environment variable
 is set, else ``~/.cache/xpm-bench/holdout``.
 
-Built-in recipes: MPPMR (every scripted convention agent: each landmark x lane) and Overcooked
-(version 1: the scripted cooks of :mod:`xpm_bench.agents.overcooked_scripted`, on the five
-classic layouts; version 2, current for ``Overcooked-*`` and ``OvercookedClassic-*``: those
-cooks plus one behaviour-cloned human proxy per layout, :mod:`xpm_bench.evaluation.human_proxy`). Behaviour-cloned human proxies and self-play holdout populations are further partner
-groups: register a partner builder for their kind (:func:`register_partner_builder`, which
-rebuilds a policy from a spec's parameters and weights) and a new recipe version whose groups
-include them (:func:`register_recipe`).
+Built-in recipes, each in two tiers (``standard`` for reported results, ``smoke`` with
+test-sized budgets for the smoke protocols): MPPMR (every scripted convention agent: each
+landmark x lane); Overcooked and OvercookedClassic on the five classic layouts (version 3: the
+scripted cooks of :mod:`xpm_bench.agents.overcooked_scripted`, one behaviour-cloned human proxy
+per layout, :mod:`xpm_bench.evaluation.human_proxy`, and a self-play population trained with
+the ``sp`` generator from seeds reserved for holdouts, :func:`sp_holdout_population`). New
+partner kinds register a builder (:func:`register_partner_builder`, which rebuilds a policy
+from a spec's parameters and weights) and a new recipe version whose groups include them
+(:func:`register_recipe`).
 """
 
 from __future__ import annotations
