@@ -100,7 +100,16 @@ def test_mppmr_holdout_partners_play_the_known_conventions(tmp_path):
     np.testing.assert_array_equal(result.matrix(), landmark[:, None] == landmark[None, :])
 
 
-def test_overcooked_smoke_holdout_has_every_partner_group(tmp_path):
+@pytest.fixture(scope="module")
+def cramped_smoke(tmp_path_factory):
+    """``(cache dir, set)``: the smoke-tier set of Overcooked-CrampedRoom-v0, built once."""
+    cache_dir = tmp_path_factory.mktemp("cramped-smoke")
+    return cache_dir, ho.build_holdout(
+        "Overcooked-CrampedRoom-v0", cache_dir=cache_dir, tier="smoke"
+    )
+
+
+def test_overcooked_smoke_holdout_has_every_partner_group(tmp_path, cramped_smoke):
     lines: list[str] = []
     holdout = ho.build_holdout(
         "Overcooked-CoordinationRing-v0", cache_dir=tmp_path, tier="smoke", progress=lines.append
@@ -131,12 +140,12 @@ def test_overcooked_smoke_holdout_has_every_partner_group(tmp_path):
         names=["sp-holdout-0", "full-cook"],
     )
     assert result.matrix().shape == (2, 2)
-    other = ho.build_holdout("Overcooked-CrampedRoom-v0", cache_dir=tmp_path, tier="smoke")
+    _, other = cramped_smoke
     assert other.content_hash != holdout.content_hash  # the env id is part of the content
 
 
-def test_trained_sp_partners_are_reused_when_the_set_is_rebuilt(tmp_path, monkeypatch):
-    first = ho.build_holdout("Overcooked-CrampedRoom-v0", cache_dir=tmp_path, tier="smoke")
+def test_trained_sp_partners_are_reused_when_the_set_is_rebuilt(cramped_smoke, monkeypatch):
+    tmp_path, first = cramped_smoke
     runs = sorted(p.name for p in (tmp_path / "Overcooked-CrampedRoom-v0").rglob("seed*"))
     assert runs == ["seed900000000.pt", "seed900000001.pt"]  # finished: no run dirs left
 
@@ -203,3 +212,42 @@ def test_cli_build_and_list(cache, capsys):
     assert "mppmr-scripted" in out and "Overcooked" in out
     assert run_main("holdout", "build", "Nope-v0") == 2
     assert "no holdout set" in capsys.readouterr().err
+
+
+class _CrashOnThirdReport:
+    """A progress sink that raises when the third update is reported: with a zero checkpoint
+    interval the first two updates are checkpointed by then."""
+
+    def __init__(self):
+        self.updates = 0
+
+    def start(self, total_steps, done_steps):
+        pass
+
+    def update(self, done_steps, metrics):
+        self.updates += 1
+        if self.updates == 3:
+            raise RuntimeError("simulated crash")
+
+    def stop(self):
+        pass
+
+
+def test_an_interrupted_sp_partner_resumes_to_the_same_set(tmp_path, cramped_smoke):
+    from xpm_bench.generators.run import run_generation
+
+    env_id = "Overcooked-CrampedRoom-v0"
+    _, uninterrupted = cramped_smoke
+    seed = ho.sp_holdout_seeds(1)[0]
+    directory = tmp_path / "b" / env_id / "sp-holdout-smoke"
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        run_generation(
+            "sp", env_id, 1, seed=seed, preset="smoke", output=directory / f"seed{seed}.pt",
+            run_dir=directory / f"seed{seed}.run", checkpoint_interval_s=0,
+            progress=_CrashOnThirdReport(), threads=1, holdout_seed=True,
+        )  # fmt: skip
+    assert (directory / f"seed{seed}.run" / "checkpoint.pt").exists()
+    assert not (directory / f"seed{seed}.pt").exists()
+    resumed = ho.build_holdout(env_id, cache_dir=tmp_path / "b", tier="smoke")
+    assert resumed.content_hash == uninterrupted.content_hash
+    assert not (directory / f"seed{seed}.run").exists()  # finished runs leave no checkpoint
