@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from xpm_bench.errors import ConfigError
+
 # Seed ranges. Generators train from seeds below HOLDOUT_SEED_BASE; the self-play partners of
 # the holdout sets use seeds from HOLDOUT_SEED_BASE on (so no generator run, default or not,
 # can have trained them); evaluation root seeds start at EVAL_SEED_OFFSET.
@@ -41,8 +43,6 @@ def check_training_seed(seed: int, holdout: bool = False) -> int:
     Generators take seeds in ``[0, HOLDOUT_SEED_BASE)``; ``holdout=True`` (the holdout sets'
     own partners) takes ``[HOLDOUT_SEED_BASE, EVAL_SEED_OFFSET)``.
     """
-    from xpm_bench.errors import ConfigError
-
     low, high = (HOLDOUT_SEED_BASE, EVAL_SEED_OFFSET) if holdout else (0, HOLDOUT_SEED_BASE)
     if not low <= seed < high:
         raise ConfigError(

@@ -32,11 +32,14 @@ def _as_float(obs: Tensor) -> Tensor:
     return obs if obs.dtype == torch.float32 else obs.float()
 
 
-def _mlp(in_dim: int, hidden: int, layers: int) -> nn.Sequential:
+def mlp_stack(
+    in_dim: int, hidden: int, layers: int, activation: type[nn.Module] = nn.Tanh
+) -> nn.Sequential:
+    """``layers`` x (``Linear`` to ``hidden`` units, ``activation``); empty when ``layers`` is 0."""
     mods: list[nn.Module] = []
     dim = in_dim
     for _ in range(layers):
-        mods += [nn.Linear(dim, hidden), nn.Tanh()]
+        mods += [nn.Linear(dim, hidden), activation()]
         dim = hidden
     return nn.Sequential(*mods)
 
@@ -115,7 +118,7 @@ class MLPNet(_Core):
         self.obs_shape = tuple(int(d) for d in obs_shape)
         self.feat_dim = int(hidden)
         in_dim = math.prod(self.obs_shape)
-        self.encoder = nn.Sequential(nn.Flatten(), _mlp(in_dim, hidden, layers))
+        self.encoder = nn.Sequential(nn.Flatten(), mlp_stack(in_dim, hidden, layers))
         self._finish(num_outputs, gru, out_gain)
 
 

@@ -6,3 +6,8 @@ from rich.console import Console
 
 console = Console()
 err_console = Console(stderr=True, soft_wrap=True)
+
+
+def say(message: str) -> None:
+    """A progress line for long commands, on stderr so it never mixes with results."""
+    err_console.print(f"[dim]{message}[/dim]", highlight=False)

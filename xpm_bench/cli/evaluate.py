@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from xpm_bench.cli.common import console, err_console
+from xpm_bench.cli.common import console, err_console, say
 from xpm_bench.errors import ConfigError
 
 
@@ -28,9 +28,6 @@ def evaluate(
     from xpm_bench.evaluation.evaluate import evaluate_file
     from xpm_bench.evaluation.report import print_report, write_plots
     from xpm_bench.io import write_json
-
-    def say(message: str) -> None:
-        err_console.print(f"[dim]{message}[/dim]", highlight=False)
 
     result = evaluate_file(population, protocol=protocol, device=device, progress=say)
     if out is not None:

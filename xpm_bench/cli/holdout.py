@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from xpm_bench.cli.common import console
+from xpm_bench.cli.common import console, say
 from xpm_bench.evaluation.holdout import (
     build_holdout,
     cache_path,
@@ -45,7 +45,7 @@ def build(
     recipe = recipe_for(env_id, tier)
     path = cache_path(env_id, recipe, cache_dir)
     cached = path.exists() and not rebuild
-    holdout = build_holdout(env_id, cache_dir=cache_dir, rebuild=rebuild, tier=tier, progress=_say)
+    holdout = build_holdout(env_id, cache_dir=cache_dir, rebuild=rebuild, tier=tier, progress=say)
     console.print(f"[bold]{holdout.name}[/bold] v{holdout.version} for {holdout.env_id}")
     console.print(f"content hash: {holdout.content_hash}", highlight=False, soft_wrap=True)
     console.print(
@@ -57,10 +57,6 @@ def build(
     for partner in holdout.partners:
         table.add_row(partner.name, partner.group, partner.builder, str(partner.params))
     console.print(table)
-
-
-def _say(message: str) -> None:
-    console.print(message, highlight=False, soft_wrap=True)
 
 
 @app.command("list")

@@ -473,7 +473,7 @@ def sp_holdout_population(
                     "preset": preset,
                     "train_return": member.info.get("final_return"),
                 },
-                weights={k: v.clone() for k, v in member.state_dict.items()},
+                weights={key: t.clone() for key, t in member.state_dict.items()},
             )
         )
     return partners
@@ -500,11 +500,10 @@ class _LineProgress:
 
 
 def _build_net_policy(spec: PartnerSpec, env_id: str) -> Policy:
-    from xpm_bench.agents.networks import NetPolicy, build_network
+    from xpm_bench.population import Member
 
-    net = build_network(spec.params["arch"], spec.params["arch_kwargs"], where=spec.name)
-    net.load_state_dict(spec.weights)
-    return NetPolicy(net.eval(), seed=int(spec.params.get("seed", 0)), name=spec.name)
+    member = Member(spec.name, spec.params["arch"], spec.params["arch_kwargs"], spec.weights)
+    return member.policy(seed=int(spec.params.get("seed", 0)))
 
 
 register_partner_builder("net-policy", _build_net_policy)

@@ -33,6 +33,7 @@ load_human_data`) have a train and a test split. For each classic layout:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -40,7 +41,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from xpm_bench.agents.networks import sample_actions
+from xpm_bench.agents.networks import mlp_stack, sample_actions
 from xpm_bench.errors import EnvArgumentError
 
 Tensor = torch.Tensor
@@ -69,28 +70,8 @@ def human_dataset(layout_name: str, split: str) -> tuple[Tensor, Tensor]:
     ``counter_circuit_o_1order``). Sample ``2 i + p`` is player ``p`` of the ``i``-th recorded
     transition of the layout (in the recording's row order).
     """
-    from xpm_bench.envs.reference import (
-        from_reference,
-        human_joint_action,
-        load_human_data,
-        parse_state_string,
-    )
-    from xpm_bench.registry import make
-
-    frame = load_human_data(split)
-    rows = frame[frame["layout_id"] == layout_name]
-    if len(rows) == 0:
-        known = sorted(frame["layout_id"].dropna().unique())
-        raise EnvArgumentError(
-            f"no human data for layout {layout_name!r}; layouts with data: {', '.join(known)}"
-        )
-    # The humans played under the 2019 rule (pots cook once full): the classic engine.
-    env = make("OvercookedClassic-v0", num_envs=len(rows), layout=layout_name, copy_obs=True)
-    env.reset()
-    env.set_state(from_reference([parse_state_string(s) for s in rows["state"]], env))
-    obs = env._observe().clone()  # [n, 2, C, W, H], each seat ego first
-    actions = torch.tensor([human_joint_action(a) for a in rows["joint_action"]])  # [n, 2]
-    return obs.reshape(-1, *obs.shape[2:]), actions.reshape(-1).to(torch.int64)
+    rows = _layout_rows(layout_name, split)
+    return _observations(rows, layout_name), _joint_actions(rows).reshape(-1)
 
 
 def human_action_history(layout_name: str, split: str, history: int = HISTORY) -> Tensor:
@@ -101,11 +82,52 @@ def human_action_history(layout_name: str, split: str, history: int = HISTORY) -
     A trial is a ``(workerid_num, round_num)`` pair of the layout; its steps are consecutive
     ``cur_gameloop`` values.
     """
-    from xpm_bench.envs.reference import human_joint_action, load_human_data
+    rows = _layout_rows(layout_name, split)
+    return _history(rows, _joint_actions(rows), history)
+
+
+def human_samples(
+    layout_name: str, split: str, history: int = HISTORY
+) -> tuple[Tensor, Tensor, Tensor]:
+    """``(observations, past actions, actions)``: :func:`human_dataset` and
+    :func:`human_action_history` from one read of the recording."""
+    rows = _layout_rows(layout_name, split)
+    actions = _joint_actions(rows)
+    return _observations(rows, layout_name), _history(rows, actions, history), actions.reshape(-1)
+
+
+def _layout_rows(layout_name: str, split: str) -> Any:
+    from xpm_bench.envs.reference import load_human_data
 
     frame = load_human_data(split)
     rows = frame[frame["layout_id"] == layout_name]
-    actions = torch.tensor([human_joint_action(a) for a in rows["joint_action"]])  # [n, 2]
+    if len(rows) == 0:
+        known = sorted(frame["layout_id"].dropna().unique())
+        raise EnvArgumentError(
+            f"no human data for layout {layout_name!r}; layouts with data: {', '.join(known)}"
+        )
+    return rows
+
+
+def _joint_actions(rows: Any) -> Tensor:
+    from xpm_bench.envs.reference import human_joint_action
+
+    return torch.tensor([human_joint_action(a) for a in rows["joint_action"]], dtype=torch.int64)
+
+
+def _observations(rows: Any, layout_name: str) -> Tensor:
+    from xpm_bench.envs.reference import from_reference, parse_state_string
+    from xpm_bench.registry import make
+
+    # The humans played under the 2019 rule (pots cook once full): the classic engine.
+    env = make("OvercookedClassic-v0", num_envs=len(rows), layout=layout_name, copy_obs=True)
+    env.reset()
+    env.set_state(from_reference([parse_state_string(s) for s in rows["state"]], env))
+    obs = env._observe().clone()  # [n, 2, C, W, H], each seat ego first
+    return obs.reshape(-1, *obs.shape[2:])
+
+
+def _history(rows: Any, actions: Tensor, history: int) -> Tensor:
     trial = list(zip(rows["workerid_num"].tolist(), rows["round_num"].tolist(), strict=True))
     loop = rows["cur_gameloop"].tolist()
     past = torch.full((len(rows), history, 2), STAY, dtype=torch.int64)
@@ -132,13 +154,9 @@ class BCNet(nn.Module):
     ):
         super().__init__()
         self.obs_shape, self.history = [int(d) for d in obs_shape], int(history)
-        size = int(torch.tensor(self.obs_shape).prod()) + NUM_ACTIONS * self.history
-        blocks: list[nn.Module] = []
-        for _ in range(int(layers)):
-            blocks += [nn.Linear(size, int(hidden)), nn.ReLU()]
-            size = int(hidden)
-        self.body = nn.Sequential(*blocks)
-        self.head = nn.Linear(size, NUM_ACTIONS)
+        size = math.prod(self.obs_shape) + NUM_ACTIONS * self.history
+        self.body = mlp_stack(size, int(hidden), int(layers), activation=nn.ReLU)
+        self.head = nn.Linear(int(hidden) if layers else size, NUM_ACTIONS)
 
     def forward(self, obs: Tensor, past: Tensor) -> Tensor:
         past_onehot = nn.functional.one_hot(past, NUM_ACTIONS).flatten(1).float()
@@ -286,10 +304,8 @@ def train_human_proxy(
     predicts its most likely action other than 'stay', the baseline the most frequent such
     action of the train split (``active_majority_action``).
     """
-    train_obs, train_actions = human_dataset(layout_name, "train")
-    test_obs, test_actions = human_dataset(layout_name, "test")
-    train_past = human_action_history(layout_name, "train")
-    test_past = human_action_history(layout_name, "test")
+    train_obs, train_past, train_actions = human_samples(layout_name, "train")
+    test_obs, test_past, test_actions = human_samples(layout_name, "test")
     kwargs, state = train_bc(train_obs, train_past, train_actions, seed, epochs, **train_kwargs)
     net = rebuild_bc(kwargs, state)
     on_train = evaluate_bc(net, train_obs, train_past, train_actions, train_actions)
@@ -425,6 +441,7 @@ __all__ = [
     "human_action_history",
     "human_dataset",
     "human_proxy_spec",
+    "human_samples",
     "train_bc",
     "train_human_proxy",
 ]

@@ -77,34 +77,33 @@ def recipe_base_value(config: dict, recipe: tuple[int, int]) -> float:
     ingredient ``onion_value``/``tomato_value``; else 20. Falsy settings count as unset, as in
     the reference.
     """
-    if config.get("delivery_reward"):
-        return config["delivery_reward"]
-    if config.get("recipe_values"):
-        mapping = {
-            _recipe_key(order["ingredients"]): value
-            for order, value in zip(config["all_orders"], config["recipe_values"])
-        }
-        if recipe in mapping:
-            return mapping[recipe]
-    if config.get("onion_value") and config.get("tomato_value"):
-        return config["onion_value"] * recipe[0] + config["tomato_value"] * recipe[1]
-    return 20
+    return _recipe_setting(
+        config, recipe, "delivery_reward", "recipe_values", "onion_value", "tomato_value"
+    )
 
 
 def recipe_cook_time(config: dict, recipe: tuple[int, int]) -> int:
     """The cook time of a recipe (``Recipe.time``): ``cook_time``, ``recipe_times``, per
     ingredient times, else 20."""
-    if config.get("cook_time"):
-        return config["cook_time"]
-    if config.get("recipe_times"):
+    return _recipe_setting(config, recipe, "cook_time", "recipe_times", "onion_time", "tomato_time")
+
+
+def _recipe_setting(
+    config: dict, recipe: tuple[int, int], single: str, per_order: str, onion: str, tomato: str
+) -> Any:
+    """overcooked-ai's precedence for a recipe setting: one value for every recipe, else the
+    list paired with ``all_orders``, else per-ingredient amounts, else 20."""
+    if config.get(single):
+        return config[single]
+    if config.get(per_order):
         mapping = {
             _recipe_key(order["ingredients"]): value
-            for order, value in zip(config["all_orders"], config["recipe_times"])
+            for order, value in zip(config["all_orders"], config[per_order])
         }
         if recipe in mapping:
             return mapping[recipe]
-    if config.get("onion_time") and config.get("tomato_time"):
-        return config["onion_time"] * recipe[0] + config["tomato_time"] * recipe[1]
+    if config.get(onion) and config.get(tomato):
+        return config[onion] * recipe[0] + config[tomato] * recipe[1]
     return 20
 
 
