@@ -20,6 +20,11 @@ at least one copy finished, ``info`` also holds (rows valid only where finished)
 - ``"episode_events"``: ``Tensor[B, 2, E]``, event counts summed over the episode.
 
 On steps where no copy finished these keys are absent.
+
+Backends (``backend=``, see :mod:`xpm_bench.envs.backends`): ``"torch"`` runs the batched
+torch ops below; ``"numba"`` runs a subclass's compiled kernels on numpy arrays that share
+memory with the state tensors, with the same results bit for bit. This class holds the glue
+both share: action checks, episode bookkeeping, ``info`` and auto-reset.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from xpm_bench.envs.backends import resolve_backend
 from xpm_bench.errors import ActionError, EnvArgumentError
 
 NUM_PLAYERS = 2
@@ -43,7 +49,9 @@ class BatchedEnv(ABC):
     Subclasses set ``observation_shape``, ``observation_dtype``, ``num_actions``,
     ``action_names``, ``event_names``, ``reward_sets`` and ``horizon``, list their state
     tensors in ``state_keys``, and implement :meth:`_reset_where`, :meth:`_transition`,
-    :meth:`_observe` and :meth:`render_ansi`/:meth:`render_rgb`.
+    :meth:`_observe` and :meth:`render_ansi`/:meth:`render_rgb`. A subclass with compiled
+    kernels sets ``numba_kernels = True``, implements :meth:`_kernel_step` and
+    :meth:`_kernel_reset`, and runs its kernel encoder in :meth:`_observe`.
     """
 
     num_players: int = NUM_PLAYERS
@@ -60,6 +68,10 @@ class BatchedEnv(ABC):
     validate_actions: bool = True
     # False: finished copies stay in their final state until reset() (rendering, debugging)
     autoreset: bool = True
+    # compiled kernels exist for this env (backend "numba"); "auto" uses them on CPU up to
+    # numba_up_to copies (None: any batch), the crossover measured by the benchmarks
+    numba_kernels: bool = False
+    numba_up_to: int | None = None
 
     # set by registry.make
     env_id: str = ""
@@ -67,13 +79,21 @@ class BatchedEnv(ABC):
     env_kwargs: dict[str, Any] = {}
 
     def __init__(
-        self, num_envs: int, device: str | torch.device, horizon: int, reward_weights: Any
+        self,
+        num_envs: int,
+        device: str | torch.device,
+        horizon: int,
+        reward_weights: Any,
+        backend: str = "torch",
     ):
         if horizon < 1:
             raise EnvArgumentError(f"horizon must be >= 1, got {horizon}")
         self.num_envs = int(num_envs)
         self.device = torch.device(device)
         self.horizon = int(horizon)
+        self.backend = resolve_backend(
+            backend, self.device, self.num_envs, self.numba_kernels, self.numba_up_to
+        )
         self.t = torch.zeros(self.num_envs, dtype=torch.int64, device=self.device)
         self._episode_return = torch.zeros(self.num_envs, NUM_PLAYERS, device=self.device)
         self._episode_events = torch.zeros(
@@ -136,6 +156,8 @@ class BatchedEnv(ABC):
 
     def step(self, actions: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, dict[str, Tensor]]:
         """Advance every copy one step; see the module docstring for auto-reset."""
+        if self.backend == "numba":
+            return self._step_kernels(actions)
         actions = self._check_actions(actions)
         events, terminated = self._transition(actions)
         self.t += 1
@@ -206,8 +228,89 @@ class BatchedEnv(ABC):
     def close(self) -> None:
         """Nothing to release; present for API symmetry with Gymnasium."""
 
+    # ---------------------------------------------------------- numba backend
+    def _step_kernels(self, actions: Any) -> tuple[Tensor, Tensor, Tensor, Tensor, dict]:
+        """:meth:`step` on the compiled backend: one kernel call, then the ``info`` of
+        finished copies and their auto-reset (a second call, on steps where some finished)."""
+        acts = self._actions_array(actions)
+        outputs = self._kernel_outputs()
+        obs, obs_array, events, _ = outputs
+        b = self.num_envs
+        reward = np.empty((b, NUM_PLAYERS), dtype=np.float32)
+        terminated = np.zeros(b, dtype=np.bool_)
+        truncated = np.empty(b, dtype=np.bool_)
+        n_done = self._kernel_step(acts, outputs, reward, terminated, truncated)
+        if n_done < 0:
+            raise self._action_range_error(int(acts.min()), int(acts.max()))
+        info: dict[str, Tensor] = {"events": events}
+        if n_done:
+            info["final_obs"] = obs.clone()
+            info["episode_return"] = self._episode_return.clone()
+            info["episode_length"] = self.t.clone()
+            info["episode_events"] = self._episode_events.clone()
+            if self.autoreset:
+                self._kernel_reset(terminated | truncated, obs_array)
+        return (
+            obs,
+            torch.from_numpy(reward),
+            torch.from_numpy(terminated),
+            torch.from_numpy(truncated),
+            info,
+        )
+
+    def _actions_array(self, actions: Any) -> np.ndarray:
+        """Actions as a C-contiguous ``int64 [B, 2]`` numpy array (a view when possible).
+        Their range is checked by the kernel before anything changes."""
+        if (
+            isinstance(actions, torch.Tensor)
+            and actions.dtype == torch.int64
+            and actions.device.type == "cpu"
+            and actions.shape == (self.num_envs, NUM_PLAYERS)
+            and actions.is_contiguous()
+        ):
+            return actions.numpy()
+        checked = self._check_actions(actions, check_range=False)
+        return np.ascontiguousarray(checked.cpu().numpy())
+
+    def _kernel_outputs(self) -> tuple[Tensor, np.ndarray, Tensor, np.ndarray]:
+        """Fresh ``(obs, obs array, events, events array)`` for one step (tensors and the
+        numpy arrays they share memory with); subclasses may hand out reused buffers."""
+        b = self.num_envs
+        obs = np.empty((b, NUM_PLAYERS, *self.observation_shape), dtype=self._obs_numpy_dtype)
+        events = np.empty((b, NUM_PLAYERS, self.num_events), dtype=np.float32)
+        return torch.from_numpy(obs), obs, torch.from_numpy(events), events
+
+    @property
+    def _obs_numpy_dtype(self) -> np.dtype:
+        return torch.empty(0, dtype=self.observation_dtype).numpy().dtype
+
+    def _state_arrays(self) -> dict[str, np.ndarray]:
+        """Numpy views of the state tensors, ``t`` and the episode sums, for the kernels.
+        On this backend the tensors only ever change in place, so the views stay valid."""
+        keys = (*self.state_keys, "t", "_episode_return", "_episode_events")
+        return {key.lstrip("_"): getattr(self, key).numpy() for key in keys}
+
+    def _kernel_step(
+        self,
+        actions: np.ndarray,
+        outputs: tuple[Tensor, np.ndarray, Tensor, np.ndarray],
+        reward: np.ndarray,
+        terminated: np.ndarray,
+        truncated: np.ndarray,
+    ) -> int:
+        """Run the compiled step: fill the arrays of ``outputs`` (from :meth:`_kernel_outputs`),
+        ``reward``, ``terminated`` and ``truncated``; update the state, ``t`` and the episode
+        sums (no auto-reset). Return the number of finished copies, or -1 (and change
+        nothing) if an action is out of range."""
+        raise NotImplementedError
+
+    def _kernel_reset(self, done: np.ndarray, obs: np.ndarray) -> None:
+        """Auto-reset the copies where ``done``: start state, ``t`` and episode sums zeroed,
+        their rows of ``obs`` rewritten."""
+        raise NotImplementedError
+
     # ------------------------------------------------------------- checks
-    def _check_actions(self, actions: Any) -> Tensor:
+    def _check_actions(self, actions: Any, check_range: bool = True) -> Tensor:
         if not isinstance(actions, torch.Tensor):
             actions = torch.as_tensor(np.asarray(actions))
         expected = (self.num_envs, NUM_PLAYERS)
@@ -216,14 +319,17 @@ class BatchedEnv(ABC):
         if actions.dtype.is_floating_point or actions.dtype == torch.bool or actions.is_complex():
             raise ActionError(f"actions must be integers, got dtype {actions.dtype}")
         actions = actions.to(device=self.device, dtype=torch.int64)
-        if self.validate_actions:
+        if self.validate_actions and check_range:
             lo, hi = torch.aminmax(actions)
             if int(lo) < 0 or int(hi) >= self.num_actions:
-                raise ActionError(
-                    f"actions must lie in [0, {self.num_actions - 1}] "
-                    f"({', '.join(self.action_names)}), got values in [{int(lo)}, {int(hi)}]"
-                )
+                raise self._action_range_error(int(lo), int(hi))
         return actions
+
+    def _action_range_error(self, lo: int, hi: int) -> ActionError:
+        return ActionError(
+            f"actions must lie in [0, {self.num_actions - 1}] "
+            f"({', '.join(self.action_names)}), got values in [{lo}, {hi}]"
+        )
 
     # ------------------------------------------------------ subclass hooks
     @abstractmethod

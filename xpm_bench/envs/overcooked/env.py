@@ -25,6 +25,9 @@ until the soup is picked up. Everything else is shared.
 - State: ``get_state()``/``set_state()`` over ``pos, ori, held, held_timer, code, timer`` (see
   :mod:`.dynamics`); :func:`xpm_bench.envs.reference.from_reference` /
   :func:`~xpm_bench.envs.reference.to_reference` convert to and from ``overcooked_ai_py``.
+- Backends (``backend=``): ``"torch"`` (batched torch ops, CPU or CUDA), ``"numba"`` (the
+  same tables applied copy by copy in compiled code, :mod:`.kernels`; CPU only), ``"auto"``
+  (default: numba on CPU, see :mod:`xpm_bench.envs.backends`). Results are bit-identical.
 
 Layouts: every layout shipped with overcooked-ai 1.1.0 runs, tomatoes and multi-recipe orders
 included, except ``cramped_room_single`` (one player) and ``multiplayer_schelling`` (four
@@ -45,7 +48,7 @@ import torch
 from xpm_bench.envs.base import NUM_PLAYERS, BatchedEnv, Tensor
 from xpm_bench.envs.overcooked import dynamics, encoding, render
 from xpm_bench.envs.overcooked import events as ev
-from xpm_bench.envs.overcooked.layout import ACTION_NAMES, DISH, Layout, load_layout
+from xpm_bench.envs.overcooked.layout import ACTION_NAMES, DISH, NUM_CODES, Layout, load_layout
 from xpm_bench.errors import EnvArgumentError
 
 REUSE_BUFFERS_FROM = 32
@@ -67,6 +70,7 @@ class OvercookedEnv(BatchedEnv):
     action_names = ACTION_NAMES
     observation_dtype = torch.uint8
     state_keys = ("pos", "ori", "held", "held_timer", "code", "timer")
+    numba_kernels = True
 
     def __init__(
         self,
@@ -76,6 +80,7 @@ class OvercookedEnv(BatchedEnv):
         horizon: int = 400,
         reward_weights: str | list[float] | Tensor = "sparse",
         copy_obs: bool | None = None,
+        backend: str = "auto",
     ):
         if isinstance(layout, Layout):
             self.layout = layout
@@ -89,11 +94,15 @@ class OvercookedEnv(BatchedEnv):
         self.reward_sets = ev.reward_sets(self.layout)
         self.observation_shape = (encoding.NUM_CHANNELS, self.layout.width, self.layout.height)
         self.observation_bounds = (0, max(3, self.layout.max_cook_time))
-        super().__init__(num_envs, device, horizon, reward_weights)
+        super().__init__(num_envs, device, horizon, reward_weights, backend)
         self.tables = dynamics.Tables.build(self.layout, self.classic, self.device)
         self._build_reward_table()
         self.reuse_buffers = num_envs >= REUSE_BUFFERS_FROM if copy_obs is None else not copy_obs
         self._init_state()
+        self._buffer_index = 0
+        if self.backend == "numba":
+            self._init_kernels()
+            return
         # index of each copy's first cell in the flattened grid
         self._row_starts = (
             torch.arange(num_envs, device=self.device).view(-1, 1) * self.layout.num_cells
@@ -104,7 +113,6 @@ class OvercookedEnv(BatchedEnv):
             self._obs_buffers.append(self.encoder.new_buffer(num_envs))
             shape = (num_envs, NUM_PLAYERS, self.num_events)
             self._event_buffers = [torch.empty(shape, device=self.device) for _ in range(2)]
-        self._buffer_index = 0
 
     # ------------------------------------------------------------------ state
     def _init_state(self) -> None:
@@ -133,8 +141,23 @@ class OvercookedEnv(BatchedEnv):
 
     def set_state(self, state: dict[str, Tensor]) -> None:
         """Restore a snapshot from :meth:`get_state` or rows from ``from_reference``."""
+        self._check_state_ranges(state)
         super().set_state(state)
         self._count_counter_dishes()
+
+    def _check_state_ranges(self, state: dict[str, Any]) -> None:
+        """Reject cells, orientations and object codes outside the layout's tables before
+        anything is written (the compiled backend would read outside its tables)."""
+        limits = {"pos": self.layout.num_cells, "ori": 4, "held": NUM_CODES, "code": NUM_CODES}
+        for key, limit in limits.items():
+            value = state.get(key)
+            if value is None or torch.as_tensor(value).numel() == 0:
+                continue
+            lo, hi = torch.aminmax(torch.as_tensor(value).long())
+            if int(lo) < 0 or int(hi) >= limit:
+                raise EnvArgumentError(
+                    f"state[{key!r}] holds values in [{int(lo)}, {int(hi)}]; accepted: 0 to {limit - 1}"
+                )
 
     def get_state(self) -> dict[str, Any]:
         """A snapshot (see :class:`BatchedEnv`), plus the layout name and rule for adapters.
@@ -224,10 +247,72 @@ class OvercookedEnv(BatchedEnv):
         for p in range(NUM_PLAYERS):
             terms = tables.outcome_events.unsqueeze(1) * self.reward_weights[:, p]  # [R, i, E]
             per_actor.append(_zero_nan(terms).sum(-1))
-        self._reward_table = torch.stack(per_actor)
+        self._reward_table = torch.stack(per_actor).contiguous()
+        if self.backend == "numba":
+            self._reward_array = self._reward_table.numpy()
+
+    # ---------------------------------------------------------- numba backend
+    def _init_kernels(self) -> None:
+        from xpm_bench.envs.overcooked import kernels
+
+        self._kernels = kernels
+        self._kernel_tables = kernels.KernelTables.from_tables(self.tables, self.layout)
+        self._arrays = self._state_arrays()
+        self._start_arrays = {key: value.numpy() for key, value in self._start.items()}
+        b = self.num_envs
+        self._rows = torch.zeros(b, NUM_PLAYERS, dtype=torch.int64)
+        self._rows_array = self._rows.numpy()
+        self._kernel_buffers = []
+        for _ in range(2 if self.reuse_buffers else 0):
+            obs, obs_array, events, events_array = BatchedEnv._kernel_outputs(self)
+            self._kernel_buffers.append((obs, obs_array, events, events_array))
+
+    def _kernel_outputs(self) -> tuple[Tensor, np.ndarray, Tensor, np.ndarray]:
+        if not self.reuse_buffers:
+            return super()._kernel_outputs()
+        self._buffer_index ^= 1
+        return self._kernel_buffers[self._buffer_index]
+
+    def _kernel_step(self, actions, outputs, reward, terminated, truncated) -> int:
+        _, obs, events, events_array = outputs
+        a, k = self._arrays, self._kernel_tables
+        n_done = self._kernels.step(
+            actions, a["pos"], a["ori"], a["held"], a["held_timer"], a["code"], a["timer"],
+            a["t"], a["episode_return"], a["episode_events"], k.pose, k.move, k.pot_cells,
+            k.pot_values, k.interaction, k.usefulness, k.cook, k.outcome_events,
+            self._reward_array, k.static, self.horizon, self.classic, obs, events_array, reward,
+            truncated, self._rows_array,
+        )  # fmt: skip
+        if n_done < 0:  # rejected actions: the buffers stay as they were, like the torch engine's
+            self._buffer_index ^= int(self.reuse_buffers)
+        else:  # rewards_from_events(info["events"]) then reads the same reward table
+            self._last_events, self._last_rows = events, self._rows
+        return n_done
+
+    def _kernel_reset(self, done: np.ndarray, obs: np.ndarray) -> None:
+        a, s = self._arrays, self._start_arrays
+        self._kernels.reset_rows(
+            done, a["pos"], a["ori"], a["held"], a["held_timer"], a["code"], a["timer"], a["t"],
+            a["episode_return"], a["episode_events"], s["pos"], s["ori"], s["held"],
+            s["held_timer"], s["code"], s["timer"], self._kernel_tables.static, self.horizon, obs,
+        )  # fmt: skip
+
+    def _observe_kernels(self) -> Tensor:
+        if self.reuse_buffers:
+            obs, obs_array = self._kernel_buffers[self._buffer_index][:2]
+        else:
+            obs, obs_array = super()._kernel_outputs()[:2]
+        a = self._arrays
+        self._kernels.observe(
+            obs_array, a["pos"], a["ori"], a["held"], a["held_timer"], a["code"], a["timer"],
+            self._kernel_tables.static, a["t"], self.horizon,
+        )  # fmt: skip
+        return obs
 
     # ----------------------------------------------------------- observation
     def _observe(self) -> Tensor:
+        if self.backend == "numba":
+            return self._observe_kernels()
         if self.reuse_buffers:
             out = self._obs_buffers[self._buffer_index]
         else:

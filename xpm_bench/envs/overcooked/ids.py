@@ -33,11 +33,12 @@ def named_factory(family: str, variant: str) -> Any:
         horizon: int = 400,
         reward_weights: Any = "sparse",
         copy_obs: bool | None = None,
+        backend: str = "auto",
     ):
         from xpm_bench.envs.overcooked.env import OvercookedClassicEnv, OvercookedEnv
 
         cls = OvercookedClassicEnv if family == "OvercookedClassic" else OvercookedEnv
-        return cls(num_envs, device, layout, horizon, reward_weights, copy_obs)
+        return cls(num_envs, device, layout, horizon, reward_weights, copy_obs, backend)
 
     make_env.__name__ = f"{family}_{variant}"
     make_env.__doc__ = f"{family} on layout {layout!r} (see xpm_bench.envs.overcooked.env)."
