@@ -261,14 +261,14 @@ class BatchedEnv(ABC):
     def _actions_array(self, actions: Any) -> np.ndarray:
         """Actions as a C-contiguous ``int64 [B, 2]`` numpy array (a view when possible).
         Their range is checked by the kernel before anything changes."""
-        if (
-            isinstance(actions, torch.Tensor)
-            and actions.dtype == torch.int64
-            and actions.device.type == "cpu"
-            and actions.shape == (self.num_envs, NUM_PLAYERS)
-            and actions.is_contiguous()
-        ):
-            return actions.numpy()
+        if type(actions) is torch.Tensor and actions.is_cpu:
+            array = actions.numpy()
+            if (
+                array.dtype == np.int64
+                and array.shape == (self.num_envs, NUM_PLAYERS)
+                and array.flags.c_contiguous
+            ):
+                return array
         checked = self._check_actions(actions, check_range=False)
         return np.ascontiguousarray(checked.cpu().numpy())
 
@@ -276,17 +276,16 @@ class BatchedEnv(ABC):
         """Fresh ``(obs, obs array, events, events array)`` for one step (tensors and the
         numpy arrays they share memory with); subclasses may hand out reused buffers."""
         b = self.num_envs
-        obs = np.empty((b, NUM_PLAYERS, *self.observation_shape), dtype=self._obs_numpy_dtype)
+        obs = np.empty(self._obs_batch_shape, dtype=self._obs_numpy_dtype)
         events = np.empty((b, NUM_PLAYERS, self.num_events), dtype=np.float32)
         return torch.from_numpy(obs), obs, torch.from_numpy(events), events
 
-    @property
-    def _obs_numpy_dtype(self) -> np.dtype:
-        return torch.empty(0, dtype=self.observation_dtype).numpy().dtype
-
-    def _state_arrays(self) -> dict[str, np.ndarray]:
-        """Numpy views of the state tensors, ``t`` and the episode sums, for the kernels.
+    def _bind_kernel_arrays(self) -> dict[str, np.ndarray]:
+        """Numpy views of the state tensors, ``t`` and the episode sums, for the kernels (and the
+        shape and dtype of fresh observation arrays).
         On this backend the tensors only ever change in place, so the views stay valid."""
+        self._obs_batch_shape = (self.num_envs, NUM_PLAYERS, *self.observation_shape)
+        self._obs_numpy_dtype = torch.empty(0, dtype=self.observation_dtype).numpy().dtype
         keys = (*self.state_keys, "t", "_episode_return", "_episode_events")
         return {key.lstrip("_"): getattr(self, key).numpy() for key in keys}
 

@@ -39,10 +39,12 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
+from xpm_bench.envs.backends import sums_exact_in_any_order
 from xpm_bench.envs.base import NUM_PLAYERS, BatchedEnv, Tensor
 from xpm_bench.errors import EnvArgumentError
 
@@ -138,6 +140,7 @@ class MPPMREnv(BatchedEnv):
     num_actions = len(ACTION_NAMES)
     state_keys = ("pos",)
     observation_bounds = (0.0, 1.0)
+    numba_kernels = True
 
     def __init__(
         self,
@@ -148,6 +151,7 @@ class MPPMREnv(BatchedEnv):
         lane_length: int = 2,
         horizon: int = 16,
         reward_weights: str | list[float] | Tensor = "sparse",
+        backend: str = "auto",
     ):
         self.layout = build_layout(n_landmarks, n_lanes, lane_length)
         self.event_names = event_names_for(n_landmarks, n_lanes)
@@ -156,7 +160,7 @@ class MPPMREnv(BatchedEnv):
         self.reward_sets = {"sparse": sparse}
         n = self.layout.num_cells
         self.observation_shape = (2 * n + 1,)
-        super().__init__(num_envs, device, horizon, reward_weights)
+        super().__init__(num_envs, device, horizon, reward_weights, backend)
         dev = self.device
         self._next_cell = torch.as_tensor(self.layout.next_cell, device=dev)
         self._lane_of = torch.as_tensor(self.layout.lane_of, device=dev)
@@ -166,6 +170,29 @@ class MPPMREnv(BatchedEnv):
         self._n_lane_events = n_landmarks * n_lanes
         self._rendezvous_index = self.event_names.index("rendezvous")
         self._eye = torch.eye(n, device=dev)
+        if self.backend == "numba":
+            from xpm_bench.envs import mppmr_kernels
+
+            self._kernels = mppmr_kernels
+            self._arrays = self._bind_kernel_arrays()
+            self._start_array = self._start.numpy()
+
+    def set_reward_weights(self, weights: Any) -> None:
+        super().set_reward_weights(weights)
+        # the numba kernel sums rewards itself only where the order of the sum cannot matter
+        self._kernel_sums_rewards = sums_exact_in_any_order(self.reward_weights)
+        if self.backend == "numba":
+            self._weights_array = self.reward_weights.numpy()
+
+    def set_state(self, state: dict[str, Tensor]) -> None:
+        """Restore a snapshot from :meth:`get_state` (cells are checked against the layout)."""
+        pos = torch.as_tensor(state.get("pos", self.pos))
+        if pos.numel() and (int(pos.min()) < 0 or int(pos.max()) >= self.layout.num_cells):
+            raise EnvArgumentError(
+                f"state['pos'] holds cells in [{int(pos.min())}, {int(pos.max())}]; "
+                f"accepted: 0 to {self.layout.num_cells - 1}"
+            )
+        super().set_state(state)
 
     def _reset_where(self, mask: Tensor) -> None:
         self.pos[mask] = self._start
@@ -197,10 +224,38 @@ class MPPMREnv(BatchedEnv):
         return events
 
     def _observe(self) -> Tensor:
+        if self.backend == "numba":
+            obs, obs_array, _, _ = self._kernel_outputs()
+            a = self._arrays
+            self._kernels.observe(obs_array, a["pos"], a["t"], self.horizon)
+            return obs
         own = self._eye[self.pos]  # [B, 2, N]
         partner = own.flip(1)
         time = (self.t.float() / self.horizon).view(-1, 1, 1).expand(-1, NUM_PLAYERS, 1)
         return torch.cat([own, partner, time], dim=2)
+
+    # ---------------------------------------------------------- numba backend
+    def _kernel_step(self, actions, outputs, reward, terminated, truncated) -> int:
+        events, events_array = outputs[2:]
+        a = self._arrays
+        n_done = self._kernels.step(
+            actions, a["pos"], a["t"], a["episode_return"], a["episode_events"],
+            self.layout.next_cell, self.layout.lane_of, self.layout.landmark_of,
+            self._n_lane_events, self._weights_array, self._kernel_sums_rewards,
+            self.horizon, outputs[1], events_array, reward, terminated, truncated,
+        )  # fmt: skip
+        if n_done >= 0 and not self._kernel_sums_rewards:  # the torch engine's matmul
+            rewards = self.rewards_from_events(events)
+            reward[:] = rewards.numpy()
+            self._episode_return += rewards
+        return n_done
+
+    def _kernel_reset(self, done: np.ndarray, obs: np.ndarray) -> None:
+        a = self._arrays
+        self._kernels.reset_rows(
+            done, a["pos"], a["t"], a["episode_return"], a["episode_events"],
+            self._start_array, self.horizon, obs,
+        )  # fmt: skip
 
     # --------------------------------------------------------------- render
     def render_ansi(self, index: int = 0) -> str:

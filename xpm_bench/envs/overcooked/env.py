@@ -257,7 +257,7 @@ class OvercookedEnv(BatchedEnv):
 
         self._kernels = kernels
         self._kernel_tables = kernels.KernelTables.from_tables(self.tables, self.layout)
-        self._arrays = self._state_arrays()
+        self._arrays = self._bind_kernel_arrays()
         self._start_arrays = {key: value.numpy() for key, value in self._start.items()}
         b = self.num_envs
         self._rows = torch.zeros(b, NUM_PLAYERS, dtype=torch.int64)
