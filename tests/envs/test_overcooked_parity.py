@@ -1,7 +1,9 @@
 """Lock-step parity of the Overcooked engine (1.1.0 rule) with ``overcooked_ai_py``.
 
 Every step compares the full state (via ``to_reference``), both observations, the sparse and
-shaped rewards and all 25 reference events (see ``xpm_bench.envs.overcooked.parity``).
+shaped rewards and all 25 reference events (see ``xpm_bench.envs.overcooked.parity``). Every
+check runs both engine backends (torch and numba) against one reference run: the reference's
+cost dominates, so one run for both keeps the suite's cost.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from hypothesis import strategies as st
 
 import xpm_bench
 from xpm_bench.envs import reference as ref
+from xpm_bench.envs.backends import ENGINES
 from xpm_bench.envs.overcooked import _ref
 from xpm_bench.envs.overcooked.layout import (
     COUNTER,
@@ -38,9 +41,16 @@ CLASSIC_LAYOUTS = [
 OTHER_LAYOUTS = [name for name in layout_names() if name not in CLASSIC_LAYOUTS]
 
 
+def engines(layout: str, copies: int) -> list:
+    """One env per backend on ``layout``."""
+    return [
+        xpm_bench.make("Overcooked-v0", num_envs=copies, layout=layout, backend=backend)
+        for backend in ENGINES
+    ]
+
+
 def check(layout: str, policy: str, copies: int, steps: int, seed: int = 0) -> None:
-    env = xpm_bench.make("Overcooked-v0", num_envs=copies, layout=layout)
-    report = lockstep(env, steps, policy=policy, seed=seed)
+    report = lockstep(engines(layout, copies), steps, policy=policy, seed=seed)
     assert report.ok, "\n".join(report.mismatches)
     assert report.steps == steps
     if policy == "scripted":
@@ -150,11 +160,11 @@ def test_random_reachable_start_states(layout):
     @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
     @given(state=kitchen_states(layout), seed=st.integers(0, 2**16))
     def run(state, seed):
-        env = xpm_bench.make("Overcooked-v0", num_envs=1, layout=layout)
-        # the start state survives the round trip into the engine and back
-        env.set_state(ref.from_reference([state], env))
-        assert ref.canonical(ref.to_reference(env.get_state())[0]) == ref.canonical(state)
-        report = lockstep(env, 12, policy="random", seed=seed, start_states=[state])
+        envs = engines(layout, copies=1)
+        for env in envs:  # the start state survives the round trip into the engine and back
+            env.set_state(ref.from_reference([state], env))
+            assert ref.canonical(ref.to_reference(env.get_state())[0]) == ref.canonical(state)
+        report = lockstep(envs, 12, policy="random", seed=seed, start_states=[state])
         assert report.ok, "\n".join(report.mismatches)
 
     run()
@@ -165,9 +175,13 @@ def test_lockstep_detects_a_wrong_engine(monkeypatch):
     from xpm_bench.envs.overcooked import dynamics
 
     monkeypatch.setattr(dynamics, "cook", lambda *args, **kwargs: None)
-    env = xpm_bench.make("Overcooked-v0", num_envs=4, layout="cramped_room")
-    report = lockstep(env, 200, policy="scripted", seed=0)
+    broken = xpm_bench.make("Overcooked-v0", num_envs=4, layout="cramped_room", backend="torch")
+    report = lockstep(broken, 200, policy="scripted", seed=0)
     assert not report.ok and "state" in report.mismatches[0]
+    # with several engines, the mismatch names the one that deviates
+    fine = xpm_bench.make("Overcooked-v0", num_envs=4, layout="cramped_room", backend="numba")
+    report = lockstep([fine, broken], 200, policy="scripted", seed=0)
+    assert not report.ok and all(m.startswith("torch engine") for m in report.mismatches)
 
 
 def test_from_reference_accepts_strings_dicts_and_lists():

@@ -31,6 +31,7 @@ import torch
 from xpm_bench.errors import EnvArgumentError
 
 BACKENDS = ("auto", "torch", "numba")
+ENGINES = ("torch", "numba")  # the concrete backends "auto" chooses between
 
 
 @functools.cache

@@ -158,58 +158,86 @@ def lockstep(
 ) -> ParityReport:
     """Step ``env`` (1.1.0 rule) and the reference side by side; see the module docstring.
 
-    ``policy``: ``"random"`` or ``"scripted"``. ``start_states``: reference states to start
-    the copies from (default: the standard start state). Episodes that reach the env's horizon
-    restart both sides from the standard start state.
+    ``env`` may also be a list of envs with the same layout and batch size (one per backend,
+    say): they all get the same actions and are compared against one reference run, whose
+    cost dominates. ``policy``: ``"random"`` or ``"scripted"``. ``start_states``: reference
+    states to start the copies from (default: the standard start state). Episodes that reach
+    the env's horizon restart both sides from the standard start state.
     """
-    if env.classic:
+    envs = list(env) if isinstance(env, (list, tuple)) else [env]
+    first = envs[0]
+    if any(e.classic for e in envs):
         raise ValueError("lockstep compares against overcooked-ai 1.1.0; use the 1.1.0 rule env")
-    layout, b = env.layout, env.num_envs
+    layout, b = first.layout, first.num_envs
     mdp = layout.reference_mdp()
     actions_ref = reference_actions()
     rng = np.random.default_rng(seed)
     agents = [[ScriptedCook(mdp, s, rng) for s in range(2)] for _ in range(b)]
     report = ParityReport(layout.name)
-    shaped_weights = torch.tensor(env.reward_sets["shaped"])
-    env.reset(seed=seed)
+    shaped_weights = torch.tensor(first.reward_sets["shaped"])
+    labels = [f"{e.backend} engine: " if len(envs) > 1 else "" for e in envs]
     states = [s.deepcopy() for s in (start_states or [mdp.get_standard_start_state()] * b)]
-    if start_states is not None:
-        env.set_state(ref.from_reference(states, env))
-    obs = env._observe().clone()
-    _compare_obs(report, mdp, states, obs, env.horizon, "start")
+    for e in envs:
+        e.reset(seed=seed)
+        if start_states is not None:
+            e.set_state(ref.from_reference(states, e))
+    _compare_obs(
+        report, mdp, states, [e._observe().clone() for e in envs], labels, first.horizon, "start"
+    )
     for step in range(steps):
         if policy == "random":
             joint = rng.integers(6, size=(b, 2))
         else:
             joint = np.array([[agents[i][s].act(states[i]) for s in range(2)] for i in range(b)])
-        obs, reward, term, trunc, info = env.step(torch.as_tensor(joint))
-        events = info["events"].cpu()
-        done = (term | trunc).cpu()
-        finished_obs = info["final_obs"].cpu() if "final_obs" in info else None
-        engine_states = ref.to_reference(env.get_state(), env)
+        results = [_engine_step(e, joint) for e in envs]
         for i in range(b):
             nxt, infos = mdp.get_state_transition(states[i], [actions_ref[a] for a in joint[i]])
             where = f"step {step} copy {i} actions {joint[i].tolist()}"
-            _compare_step(report, env, events[i], reward[i], shaped_weights, infos, where)
-            if done[i]:
-                _compare_obs(report, mdp, [nxt], finished_obs[i : i + 1], env.horizon, where)
-                nxt = mdp.get_standard_start_state().deepcopy()
-            elif ref.canonical(engine_states[i]) != ref.canonical(nxt):
-                report.mismatches.append(
-                    f"{where}: state\n engine {ref.canonical(engine_states[i])}\n "
-                    f"reference {ref.canonical(nxt)}"
+            finished = []
+            for label, r in zip(labels, results):
+                _compare_step(
+                    report, r["events"][i], r["reward"][i], shaped_weights, infos, label + where
                 )
+                if r["done"][i]:
+                    finished.append((label, r["final_obs"][i : i + 1]))
+                elif ref.canonical(r["states"][i]) != ref.canonical(nxt):
+                    report.mismatches.append(
+                        f"{label}{where}: state\n engine {ref.canonical(r['states'][i])}\n "
+                        f"reference {ref.canonical(nxt)}"
+                    )
+            if finished:
+                obs = [o for _, o in finished]
+                _compare_obs(
+                    report, mdp, [nxt], obs, [lb for lb, _ in finished], first.horizon, where
+                )
+                nxt = mdp.get_standard_start_state().deepcopy()
             report.deliveries += int(sum(infos["event_infos"]["soup_delivery"]))
             states[i] = nxt
-        report.soups_started += int(events[..., env.event_names.index("cooking_started")].sum())
-        _compare_obs(report, mdp, states, obs.cpu(), env.horizon, f"step {step}")
+        cooking = first.event_names.index("cooking_started")
+        report.soups_started += int(results[0]["events"][..., cooking].sum())
+        _compare_obs(
+            report, mdp, states, [r["obs"] for r in results], labels, first.horizon, f"step {step}"
+        )
         report.steps += 1
         if len(report.mismatches) >= max_mismatches:
             break
     return report
 
 
-def _compare_step(report, env, events, reward, shaped_weights, infos, where) -> None:
+def _engine_step(env: Any, joint: np.ndarray) -> dict[str, Any]:
+    """One engine step on CPU tensors, with the engine's state as reference states."""
+    obs, reward, term, trunc, info = env.step(torch.as_tensor(joint))
+    return {
+        "obs": obs.cpu(),
+        "reward": reward.cpu(),
+        "events": info["events"].cpu(),
+        "done": (term | trunc).cpu(),
+        "final_obs": info["final_obs"].cpu() if "final_obs" in info else None,
+        "states": ref.to_reference(env.get_state(), env),
+    }
+
+
+def _compare_step(report, events, reward, shaped_weights, infos, where) -> None:
     expected_events = np.array(
         [[infos["event_infos"][name][p] for name in REFERENCE_EVENTS] for p in range(2)],
         dtype=np.float32,
@@ -231,12 +259,17 @@ def _compare_step(report, env, events, reward, shaped_weights, infos, where) -> 
         )
 
 
-def _compare_obs(report, mdp, states, obs, horizon, where) -> None:
+def _compare_obs(report, mdp, states, engine_obs, labels, horizon, where) -> None:
+    """Compare each engine's observations ``engine_obs[k] [len(states), 2, ...]`` with the
+    reference encoding of ``states`` (computed once for all engines)."""
     for i, state in enumerate(states):
         expected = mdp.lossless_state_encoding(state, horizon=horizon)
         for p in range(2):
             want = np.transpose(expected[p], (2, 0, 1))
-            got = obs[i, p].numpy().astype(np.int64)
-            if not np.array_equal(got, want):
-                channels = sorted({int(c) for c in np.nonzero(got != want)[0]})
-                report.mismatches.append(f"{where}: obs copy {i} seat {p} channels {channels}")
+            for label, obs in zip(labels, engine_obs):
+                got = obs[i, p].numpy().astype(np.int64)
+                if not np.array_equal(got, want):
+                    channels = sorted({int(c) for c in np.nonzero(got != want)[0]})
+                    report.mismatches.append(
+                        f"{label}{where}: obs copy {i} seat {p} channels {channels}"
+                    )
