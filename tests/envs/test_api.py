@@ -1,4 +1,5 @@
-"""Conformance tests run on every registered environment (parametrised over the registry)."""
+"""Conformance tests run on every registered environment and engine backend (parametrised
+over the registry and over ``xpm_bench.envs.backends.ENGINES``)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,12 @@ from pettingzoo.test import parallel_api_test
 
 import xpm_bench
 from xpm_bench.agents import RandomPolicy
+from xpm_bench.envs.backends import ENGINES
 from xpm_bench.errors import ActionError
 
 ENV_IDS = xpm_bench.registered_ids()
 STEPS = 200
+backends = pytest.mark.parametrize("backend", ENGINES)
 
 
 def random_actions(env, steps: int, seed: int) -> torch.Tensor:
@@ -34,24 +37,30 @@ def rollout(env, actions: torch.Tensor, seed: int = 0) -> list:
     return out
 
 
+@backends
 @pytest.mark.parametrize("env_id", ENV_IDS)
-def test_pettingzoo_parallel_api(env_id):
+def test_pettingzoo_parallel_api(env_id, backend):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        parallel_api_test(xpm_bench.make_parallel(env_id), num_cycles=100)
+        parallel_api_test(xpm_bench.make_parallel(env_id, backend=backend), num_cycles=100)
 
 
+@backends
 @pytest.mark.parametrize("env_id", ENV_IDS)
-def test_gymnasium_env_checker(env_id):
-    env = xpm_bench.make_single_agent(env_id, partner=RandomPolicy(6, seed=1), seat="random")
+def test_gymnasium_env_checker(env_id, backend):
+    env = xpm_bench.make_single_agent(
+        env_id, partner=RandomPolicy(6, seed=1), seat="random", backend=backend
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         check_env(env, skip_render_check=True)
 
 
+@backends
 @pytest.mark.parametrize("env_id", ENV_IDS)
-def test_same_seed_same_actions_same_trajectory(env_id):
-    env_a, env_b = xpm_bench.make(env_id, num_envs=3), xpm_bench.make(env_id, num_envs=3)
+def test_same_seed_same_actions_same_trajectory(env_id, backend):
+    env_a = xpm_bench.make(env_id, num_envs=3, backend=backend)
+    env_b = xpm_bench.make(env_id, num_envs=3, backend=backend)
     actions = random_actions(env_a, STEPS, seed=5)
     run_a, run_b = rollout(env_a, actions), rollout(env_b, actions)
     assert len(run_a) == len(run_b)
@@ -74,14 +83,17 @@ def per_copy_rollout(env, actions: torch.Tensor) -> list[dict[str, torch.Tensor]
     return steps
 
 
+@backends
 @pytest.mark.parametrize("env_id", ENV_IDS)
-def test_batched_equals_single_copies(env_id):
+def test_batched_equals_single_copies(env_id, backend):
     batch = 4
-    env = xpm_bench.make(env_id, num_envs=batch)
+    env = xpm_bench.make(env_id, num_envs=batch, backend=backend)
     actions = random_actions(env, STEPS, seed=9)
     batched = per_copy_rollout(env, actions)
     for i in range(batch):
-        single = per_copy_rollout(xpm_bench.make(env_id, num_envs=1), actions[:, i : i + 1])
+        single = per_copy_rollout(
+            xpm_bench.make(env_id, num_envs=1, backend=backend), actions[:, i : i + 1]
+        )
         for t, (b_step, s_step) in enumerate(zip(batched, single, strict=True)):
             for key, value in s_step.items():
                 assert torch.equal(b_step[key][i : i + 1], value), (t, key)
@@ -89,9 +101,10 @@ def test_batched_equals_single_copies(env_id):
             assert ("episode_return" in s_step) == finished_here
 
 
+@backends
 @pytest.mark.parametrize("env_id", ENV_IDS)
-def test_episodes_reset_and_truncate_at_horizon(env_id):
-    env = xpm_bench.make(env_id, num_envs=2)
+def test_episodes_reset_and_truncate_at_horizon(env_id, backend):
+    env = xpm_bench.make(env_id, num_envs=2, backend=backend)
     env.reset(seed=0)
     stay = env.action_names.index("stay")
     actions = torch.full((2, 2), stay, dtype=torch.int64)
@@ -100,13 +113,14 @@ def test_episodes_reset_and_truncate_at_horizon(env_id):
         assert not term.any()
         assert bool(trunc.all()) == (t == env.horizon)
     assert torch.equal(info["episode_length"], torch.full((2,), env.horizon))
-    first_obs, _ = xpm_bench.make(env_id, num_envs=2).reset(seed=0)
+    first_obs, _ = xpm_bench.make(env_id, num_envs=2, backend=backend).reset(seed=0)
     assert torch.equal(obs, first_obs)  # auto-reset returned the next episode's first obs
 
 
+@backends
 @pytest.mark.parametrize("env_id", ENV_IDS)
-def test_shapes_dtypes_and_rewards_from_events(env_id):
-    env = xpm_bench.make(env_id, num_envs=5)
+def test_shapes_dtypes_and_rewards_from_events(env_id, backend):
+    env = xpm_bench.make(env_id, num_envs=5, backend=backend)
     obs, _ = env.reset(seed=0)
     assert obs.shape == (5, 2, *env.observation_shape) and obs.dtype == env.observation_dtype
     for a in random_actions(env, 50, seed=3):
@@ -117,9 +131,10 @@ def test_shapes_dtypes_and_rewards_from_events(env_id):
         assert torch.equal(rew, expected)
 
 
+@backends
 @pytest.mark.parametrize("env_id", ENV_IDS)
-def test_state_snapshot_round_trip(env_id):
-    env = xpm_bench.make(env_id, num_envs=3)
+def test_state_snapshot_round_trip(env_id, backend):
+    env = xpm_bench.make(env_id, num_envs=3, backend=backend)
     env.reset(seed=0)
     actions = random_actions(env, 40, seed=4)
     for a in actions[:20]:
@@ -133,9 +148,10 @@ def test_state_snapshot_round_trip(env_id):
             assert torch.equal(u, v)
 
 
+@backends
 @pytest.mark.parametrize("env_id", ENV_IDS)
-def test_bad_actions_are_rejected_clearly(env_id):
-    env = xpm_bench.make(env_id, num_envs=2)
+def test_bad_actions_are_rejected_clearly(env_id, backend):
+    env = xpm_bench.make(env_id, num_envs=2, backend=backend)
     env.reset()
     with pytest.raises(ActionError, match=r"shape \(2, 2\)"):
         env.step(torch.zeros(2, dtype=torch.int64))
@@ -147,9 +163,10 @@ def test_bad_actions_are_rejected_clearly(env_id):
         env.step(torch.full((2, 2), -1))
 
 
+@backends
 @pytest.mark.parametrize("env_id", ENV_IDS)
-def test_renders(env_id):
-    env = xpm_bench.make(env_id)
+def test_renders(env_id, backend):
+    env = xpm_bench.make(env_id, backend=backend)
     env.reset(seed=0)
     text = env.render("ansi")
     assert isinstance(text, str) and len(text.splitlines()) >= 3
