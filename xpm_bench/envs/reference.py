@@ -18,6 +18,7 @@ the orders stored in a reference state are not read.
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import os
 from collections.abc import Sequence
@@ -319,33 +320,58 @@ class ReplayResult:
 
 
 def replay_human_data(
-    split: str = "train", env_id: str = "OvercookedClassic-v0", layouts: Sequence[str] | None = None
+    split: str = "train",
+    env_id: str = "OvercookedClassic-v0",
+    layouts: Sequence[str] | None = None,
+    backend: str = "auto",
 ) -> dict[str, ReplayResult]:
     """Set every recorded state of each layout as one batch, apply the recorded joint actions
-    in one step, and count rows whose next state and deliveries match the recording."""
+    in one step, and count rows whose next state and deliveries match the recording.
+
+    The parsed recordings of the latest split are cached, so replaying them through another
+    env id or ``backend`` does not parse them again."""
     from xpm_bench.registry import make
 
-    frame = load_human_data(split)
     results = {}
-    for layout_id, rows in frame.groupby("layout_id"):
+    for layout_id, transitions in _human_transitions(split).items():
         if layouts is not None and layout_id not in layouts:
             continue
-        env = make(env_id, num_envs=len(rows), layout=layout_id)
-        states = [parse_state_string(s) for s in rows["state"]]
-        next_states = [parse_state_string(s) for s in rows["next_state"]]
-        actions = torch.tensor([human_joint_action(a) for a in rows["joint_action"]])
+        states, expected, actions, recorded = transitions
+        n = len(actions)
+        env = make(env_id, num_envs=n, layout=layout_id, backend=backend)
         env.reset()
-        env.set_state(from_reference(states, env))
+        env.set_state(states)
         _, _, _, _, info = env.step(actions)
-        expected = from_reference(next_states, env)
-        same = torch.ones(len(rows), dtype=torch.bool)
+        same = torch.ones(n, dtype=torch.bool)
         for key in env.state_keys:
             value = getattr(env, key).cpu()
-            same &= (value == expected[key].cpu()).reshape(len(rows), -1).all(1)
-        # the 2019 study scored a delivered soup 5 points (our sparse reward is its recipe value)
-        recorded = torch.as_tensor(rows["reward"].to_numpy() / HUMAN_POINTS_PER_SOUP)
+            same &= (value == expected[key]).reshape(n, -1).all(1)
         delivered = info["events"][..., env.event_names.index("soup_delivery")].sum(1).cpu()
         results[layout_id] = ReplayResult(
-            layout_id, len(rows), int(same.sum()), int((delivered == recorded).sum())
+            layout_id, n, int(same.sum()), int((delivered == recorded).sum())
         )
     return results
+
+
+@functools.lru_cache(maxsize=1)
+def _human_transitions(split: str) -> dict[str, tuple[dict, dict, torch.Tensor, torch.Tensor]]:
+    """Each layout's recorded transitions as engine state rows on CPU: ``(states,
+    next_states, joint actions, deliveries)``."""
+    out = {}
+    for layout_id, rows in load_human_data(split).groupby("layout_id"):
+        layout = _LayoutOnly(load_layout(layout_id))
+        states = from_reference([parse_state_string(s) for s in rows["state"]], layout)
+        expected = from_reference([parse_state_string(s) for s in rows["next_state"]], layout)
+        actions = torch.tensor([human_joint_action(a) for a in rows["joint_action"]])
+        # the 2019 study scored a delivered soup 5 points (our sparse reward is its recipe value)
+        recorded = torch.as_tensor(rows["reward"].to_numpy() / HUMAN_POINTS_PER_SOUP)
+        out[layout_id] = (states, expected, actions, recorded)
+    return out
+
+
+@dataclass(frozen=True)
+class _LayoutOnly:
+    """What :func:`from_reference` reads from an env: its layout and device."""
+
+    layout: Layout
+    device: torch.device = torch.device("cpu")

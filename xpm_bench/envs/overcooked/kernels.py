@@ -170,7 +170,9 @@ def _transition(
         own_timer = held_timer[b, p]
         code[b, target] = rule[NEW_CELL]
         timer[b, target] = (
-            rule[SET_CELL_TIMER] + rule[KEEP_CELL_TIMER] * obj_timer + rule[PUT_HELD_TIMER] * own_timer
+            rule[SET_CELL_TIMER]
+            + rule[KEEP_CELL_TIMER] * obj_timer
+            + rule[PUT_HELD_TIMER] * own_timer
         )
         useful_key = pots + rule[USEFUL_TEST] + held[b, 1 - p] * 4
         useful_key += min(counter_dishes, 1) * COUNTER_DISH_STRIDE
