@@ -261,16 +261,28 @@ class BatchedEnv(ABC):
     def _actions_array(self, actions: Any) -> np.ndarray:
         """Actions as a C-contiguous ``int64 [B, 2]`` numpy array (a view when possible).
         Their range is checked by the kernel before anything changes."""
-        if type(actions) is torch.Tensor and actions.is_cpu:
-            array = actions.numpy()
-            if (
-                array.dtype == np.int64
-                and array.shape == (self.num_envs, NUM_PLAYERS)
-                and array.flags.c_contiguous
-            ):
-                return array
+        array = actions.numpy() if type(actions) is torch.Tensor and actions.is_cpu else actions
+        if (
+            type(array) is np.ndarray
+            and array.dtype == np.int64
+            and array.shape == (self.num_envs, NUM_PLAYERS)
+            and array.flags.c_contiguous
+        ):
+            return array
         checked = self._check_actions(actions, check_range=False)
         return np.ascontiguousarray(checked.cpu().numpy())
+
+    def _load_kernels(self) -> None:
+        """Load (or compile) every kernel now, so that no step pays for it: a step with an
+        out-of-range action returns before changing anything, a reset of no copy does
+        nothing."""
+        outputs = self._kernel_outputs()
+        b = self.num_envs
+        reward, flags = np.empty((b, NUM_PLAYERS), np.float32), np.zeros((2, b), np.bool_)
+        rejected = np.full((b, NUM_PLAYERS), -1, dtype=np.int64)
+        assert self._kernel_step(rejected, outputs, reward, flags[0], flags[1]) == -1
+        self._kernel_reset(flags[0], outputs[1])
+        self._observe()
 
     def _kernel_outputs(self) -> tuple[Tensor, np.ndarray, Tensor, np.ndarray]:
         """Fresh ``(obs, obs array, events, events array)`` for one step (tensors and the

@@ -176,6 +176,7 @@ class MPPMREnv(BatchedEnv):
             self._kernels = mppmr_kernels
             self._arrays = self._bind_kernel_arrays()
             self._start_array = self._start.numpy()
+            self._load_kernels()
 
     def set_reward_weights(self, weights: Any) -> None:
         super().set_reward_weights(weights)

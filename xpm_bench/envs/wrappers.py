@@ -1,5 +1,10 @@
 """Standard single-copy views of a batched env: PettingZoo ``ParallelEnv`` and a
-single-agent Gymnasium ``Env`` whose other seat is played by a fixed partner."""
+single-agent Gymnasium ``Env`` whose other seat is played by a fixed partner.
+
+Both step one copy, so their cost is per-step overhead: they pass actions as a numpy array
+(the numba backend reads it without conversion) and read each output tensor once as numpy
+(a view on CPU), then index numpy rather than tensors.
+"""
 
 from __future__ import annotations
 
@@ -60,19 +65,23 @@ class ParallelView(ParallelEnv):
         return self._split(obs[0]), {agent: {} for agent in self.agents}
 
     def step(self, actions: dict[str, int]):
-        joint = torch.tensor([[int(actions[a]) for a in AGENTS]], dtype=torch.int64)
+        joint = np.array([[actions[AGENTS[0]], actions[AGENTS[1]]]], dtype=np.int64)
         obs, reward, term, trunc, info = self.env.step(joint)
-        done = bool(term[0] or trunc[0])
-        last_obs = info["final_obs"][0] if done else obs[0]
-        events = info["events"][0].cpu().numpy()
-        observations = self._split(last_obs)
-        rewards = {a: float(reward[0, i]) for i, a in enumerate(AGENTS)}
-        terminations = {a: bool(term[0]) for a in AGENTS}
-        truncations = {a: bool(trunc[0]) for a in AGENTS}
-        infos = {a: {"events": events[i]} for i, a in enumerate(AGENTS)}
+        terminated, truncated = bool(to_numpy(term)[0]), bool(to_numpy(trunc)[0])
+        done = terminated or truncated
+        last = to_numpy(info["final_obs"] if done else obs)[0]
+        events = to_numpy(info["events"])[0]
+        r = to_numpy(reward)[0]
+        a0, a1 = AGENTS
         if done:
             self.agents = []
-        return observations, rewards, terminations, truncations, infos
+        return (
+            {a0: last[0], a1: last[1]},
+            {a0: float(r[0]), a1: float(r[1])},
+            {a0: terminated, a1: terminated},
+            {a0: truncated, a1: truncated},
+            {a0: {"events": events[0]}, a1: {"events": events[1]}},
+        )
 
     def render(self) -> str | np.ndarray | None:
         if self.render_mode is None:
@@ -86,7 +95,8 @@ class ParallelView(ParallelEnv):
         self.env.close()
 
     def _split(self, obs: torch.Tensor) -> dict[str, np.ndarray]:
-        return {a: obs[i].cpu().numpy() for i, a in enumerate(AGENTS)}
+        both = to_numpy(obs)
+        return {a: both[i] for i, a in enumerate(AGENTS)}
 
 
 class SingleAgentView(gymnasium.Env):
@@ -126,24 +136,24 @@ class SingleAgentView(gymnasium.Env):
                     partner.reseed(seed + i)
         self._start_episode()
         self._obs = obs
-        return obs[0, self.seat].cpu().numpy(), {"seat": self.seat}
+        return to_numpy(obs)[0, self.seat], {"seat": self.seat}
 
     def step(self, action: int):
-        partner_seat = 1 - self.seat
+        seat, partner_seat = self.seat, 1 - self.seat
         partner_action, self._carry = self._partner.act(self._obs[:, partner_seat], self._carry)
-        joint = torch.zeros(1, 2, dtype=torch.int64)
-        joint[0, self.seat] = int(action)
-        joint[0, partner_seat] = int(partner_action[0])
+        joint = np.empty((1, 2), dtype=np.int64)
+        joint[0, seat] = action
+        joint[0, partner_seat] = partner_action[0]
         obs, reward, term, trunc, info = self.env.step(joint)
-        done = bool(term[0] or trunc[0])
-        last = info["final_obs"] if done else obs
+        terminated, truncated = bool(to_numpy(term)[0]), bool(to_numpy(trunc)[0])
+        last = info["final_obs"] if terminated or truncated else obs
         self._obs = obs
-        step_info = {"events": info["events"][0, self.seat].cpu().numpy(), "seat": self.seat}
+        step_info = {"events": to_numpy(info["events"])[0, seat], "seat": seat}
         return (
-            last[0, self.seat].cpu().numpy(),
-            float(reward[0, self.seat]),
-            bool(term[0]),
-            bool(trunc[0]),
+            to_numpy(last)[0, seat],
+            float(to_numpy(reward)[0, seat]),
+            terminated,
+            truncated,
             step_info,
         )
 
@@ -158,6 +168,11 @@ class SingleAgentView(gymnasium.Env):
         self._partner = self.partners[int(self.np_random.integers(len(self.partners)))]
         reset_carry = getattr(self._partner, "reset_carry", None)
         self._carry = reset_carry(1) if reset_carry else None
+
+
+def to_numpy(tensor: torch.Tensor) -> np.ndarray:
+    """The tensor as numpy: a view of a CPU tensor, a copy of one on another device."""
+    return tensor.numpy() if tensor.is_cpu else tensor.cpu().numpy()
 
 
 def _as_policy_list(partner: Any) -> list[Any]:

@@ -266,6 +266,7 @@ class OvercookedEnv(BatchedEnv):
         for _ in range(2 if self.reuse_buffers else 0):
             obs, obs_array, events, events_array = BatchedEnv._kernel_outputs(self)
             self._kernel_buffers.append((obs, obs_array, events, events_array))
+        self._load_kernels()
 
     def _kernel_outputs(self) -> tuple[Tensor, np.ndarray, Tensor, np.ndarray]:
         if not self.reuse_buffers:
