@@ -281,8 +281,9 @@ def measure_torch_env(spec: dict[str, Any]) -> dict[str, Any]:
     """Worker body: steps/s of ``xpm_bench.make(spec["env_id"], num_envs=B)`` with random actions.
 
     ``spec`` keys: ``env_id``, ``batch_size``, ``device``, ``threads``, ``min_seconds``,
-    ``warmup_steps``, ``seed``, optional ``skip_obs`` (a diagnostic: the env's observation
-    encoder is replaced by returning one fixed buffer). Actions are drawn up front on the
+    ``warmup_steps``, ``seed``, optional ``backend`` (the env's engine backend, default
+    ``auto``) and ``skip_obs`` (a diagnostic: the env's observation encoder is replaced by
+    returning one fixed buffer). Actions are drawn up front on the
     device (64 sets, reused cyclically) so action sampling is not timed.
     """
     set_torch_threads(spec["threads"])
@@ -297,7 +298,7 @@ def measure_torch_env(spec: dict[str, Any]) -> dict[str, Any]:
     batch = spec["batch_size"]
     rss_before_env = current_rss_mb()
     try:
-        env = xpm_bench.make(spec["env_id"], num_envs=batch, device=device)
+        env = xpm_bench.make(spec["env_id"], num_envs=batch, device=device, **backend_kwargs(spec))
     except UnknownEnvError as exc:
         return {"status": "not available", "reason": str(exc)}
     if spec.get("skip_obs"):
@@ -319,6 +320,11 @@ def measure_torch_env(spec: dict[str, Any]) -> dict[str, Any]:
         "rss_before_env_mb": rss_before_env,
         "peak_device_mb": torch_peak_device_mb(device),
     }
+
+
+def backend_kwargs(spec: dict[str, Any]) -> dict[str, Any]:
+    """``{"backend": ...}`` when the spec names an engine backend, else nothing."""
+    return {"backend": spec["backend"]} if spec.get("backend") else {}
 
 
 def point_summary(result: dict[str, Any]) -> str:
