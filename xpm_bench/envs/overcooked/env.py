@@ -71,6 +71,10 @@ class OvercookedEnv(BatchedEnv):
     observation_dtype = torch.uint8
     state_keys = ("pos", "ori", "held", "held_timer", "code", "timer")
     numba_kernels = True
+    # auto: numba up to here. One thread: numba 2.3x torch at 1024 copies, 1.1-1.2x at 4096
+    # and 8192; torch's second thread is expected to win from 4096 (measured under a 1-minute
+    # load of 15 on 2 cores: rerun benchmarks/single_copy_speed.py on a quiet machine)
+    numba_up_to = 2048
 
     def __init__(
         self,
