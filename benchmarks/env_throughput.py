@@ -45,6 +45,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="short timings, for a smoke run")
     parser.add_argument("--seconds", type=float, default=None, help="timed seconds per point")
     parser.add_argument("--threads", type=int, default=common.DEFAULT_THREADS)
+    parser.add_argument("--backend", default="auto", help="engine backend: auto, torch, numba")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON output path")
     parser.add_argument("--note", default="", help="free text stored in the JSON (conditions)")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
@@ -81,6 +82,7 @@ def measure_all(args: argparse.Namespace, devices: list[str]) -> list[dict[str, 
                 "min_seconds": seconds,
                 "warmup_steps": 5 if args.quick else 20,
                 "seed": 0,
+                "backend": args.backend,
             }
             result = common.run_worker(__file__, spec)
             rows.append({"device": device, "batch_size": batch, **result})
@@ -130,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             "batch_sizes": args.batch_sizes,
             "quick": args.quick,
             "threads": args.threads,
+            "backend": args.backend,
             "actions": "uniform random, 64 pre-generated sets on the device, reused cyclically",
             "unit": "env steps per second (one copy advanced one joint step)",
         },

@@ -243,6 +243,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="short timings, for a smoke run")
     parser.add_argument("--seconds", type=float, default=None, help="timed seconds per point")
     parser.add_argument("--threads", type=int, default=common.DEFAULT_THREADS)
+    parser.add_argument(
+        "--backend", default="auto", help="our engine backend: auto, torch or numba (CPU)"
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON output path")
     parser.add_argument("--note", default="", help="free text stored in the JSON (conditions)")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
@@ -303,6 +306,8 @@ def worker_spec(args: argparse.Namespace, system: str, layout: str, batch: int |
     if system in OURS:
         spec["env_id"] = ours_env_id(system, layout)
         spec["skip_obs"] = system.endswith("-noobs")
+        # the diagnostic replaces the torch engine's encoder; the numba kernel encodes inline
+        spec["backend"] = "torch" if spec["skip_obs"] else args.backend
     if system.startswith("jaxmarl"):
         spec["jaxmarl_layout"] = LAYOUTS[layout][1]
     return spec
@@ -454,6 +459,7 @@ def main(argv: list[str] | None = None) -> int:
             "quick": args.quick,
             "seconds_per_point": args.seconds,
             "threads": args.threads,
+            "backend": args.backend,
             "horizon": HORIZON,
             "unit": "env steps per second (one copy advanced one joint step), obs included",
         },

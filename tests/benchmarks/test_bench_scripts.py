@@ -168,3 +168,62 @@ def test_diagnostic_systems_are_accepted_and_skip_observations_only_when_asked()
     # the worker runs with the encoder replaced by a fixed buffer
     noobs.update(threads=1, min_seconds=0.05, warmup_steps=2)
     assert bench.common.measure_torch_env(noobs)["status"] == "ok"
+
+
+def test_single_copy_speed_quick_writes_expected_json(tmp_path):
+    out = tmp_path / "single.json"
+    run_script(
+        "single_copy_speed.py", "--quick", "--env-ids", "MPPMR-v0", "--batch-sizes", "16",
+        "--seconds", "0.05", "--skip-compile", "--out", str(out), timeout=300,
+    )  # fmt: skip
+    report = json.loads(out.read_text())
+    assert report["machine"]["load_average_1min"] is not None
+    single = report["results"]["single_copy"]
+    assert {(r["backend"], r["view"]) for r in single} == {
+        (b, v)
+        for b in ("torch", "numba")
+        for v in ("engine", "parallel", "single_idle", "single_random")
+    }
+    for row in single:
+        check_timing_row({"peak_rss_mb": 1.0, **row}, 1)
+    batches = report["results"]["batches"]
+    assert [(r["backend"], r["batch_size"]) for r in batches] == [("torch", 16), ("numba", 16)]
+    for row in batches:
+        check_timing_row(row, 16)
+    assert set(report["summary"]["numba_over_torch"]) == {"MPPMR-v0 B=1", "MPPMR-v0 B=16"}
+
+
+def test_single_copy_speed_summary_targets_and_crossover():
+    bench = load_script("single_copy_speed.py")
+    env = "OvercookedClassic-CrampedRoom-v0"
+    ref_env = "Overcooked-CrampedRoom-v0"
+    args = bench.parse_args(["--env-ids", f"{ref_env},{env}", "--batch-sizes", "16,1024"])
+
+    def engine(env_id, backend, batch, value):
+        return {"kind": "engine", "env_id": env_id, "backend": backend, "batch_size": batch,
+                "view": "engine" if batch == 1 else None, "status": "ok", "steps_per_s": value}  # fmt: skip
+
+    single = [{"kind": "reference", "status": "ok", "steps_per_s": 10_000.0}]
+    single += [
+        engine(e, b, 1, 50_000.0 if b == "numba" else 1_000.0)
+        for e in (env, ref_env)
+        for b in ("torch", "numba")
+    ]
+    single += [
+        {"kind": "view", "env_id": ref_env, "backend": "numba", "view": "parallel", "status": "ok", "steps_per_s": 20_000.0},
+        {"kind": "view", "env_id": ref_env, "backend": "numba", "view": "single_idle", "status": "ok", "steps_per_s": 5_000.0},
+    ]  # fmt: skip
+    batches = [
+        engine(env, "numba", 16, 150_000.0), engine(env, "torch", 16, 20_000.0),  # below 200k
+        engine(env, "numba", 1024, 1e6), engine(env, "torch", 1024, 2e6),  # torch wins here
+    ]  # fmt: skip
+    summary = bench.summarise(args, {"single_copy": single, "batches": batches, "compile": []})
+    assert summary["crossover"][env] == 1024
+    assert summary["crossover"][ref_env] is None  # only B = 1 measured: numba faster there
+    targets = {t["name"]: t for t in summary["targets"]}
+    b16 = targets[f"{env} numba B=16 >= 200000 steps/s"]
+    assert b16["value"] == 150_000.0 and b16["pass"] is False
+    assert targets[f"{ref_env} parallel (numba) >= reference"]["pass"] is True
+    idle = targets[f"{ref_env} single_idle (numba) >= reference"]
+    assert idle["value"] == pytest.approx(0.5) and idle["pass"] is False
+    assert summary["vs_reference"][f"{ref_env} numba engine"] == pytest.approx(5.0)

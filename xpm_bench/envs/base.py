@@ -293,9 +293,9 @@ class BatchedEnv(ABC):
         return torch.from_numpy(obs), obs, torch.from_numpy(events), events
 
     def _bind_kernel_arrays(self) -> dict[str, np.ndarray]:
-        """Numpy views of the state tensors, ``t`` and the episode sums, for the kernels (and the
-        shape and dtype of fresh observation arrays).
-        On this backend the tensors only ever change in place, so the views stay valid."""
+        """Numpy views of the state tensors, ``t`` and the episode sums, for the kernels; also
+        records the shape and dtype of fresh observation arrays. On this backend the tensors
+        only ever change in place, so the views stay valid."""
         self._obs_batch_shape = (self.num_envs, NUM_PLAYERS, *self.observation_shape)
         self._obs_numpy_dtype = torch.empty(0, dtype=self.observation_dtype).numpy().dtype
         keys = (*self.state_keys, "t", "_episode_return", "_episode_events")

@@ -27,7 +27,8 @@ until the soup is picked up. Everything else is shared.
   :func:`~xpm_bench.envs.reference.to_reference` convert to and from ``overcooked_ai_py``.
 - Backends (``backend=``): ``"torch"`` (batched torch ops, CPU or CUDA), ``"numba"`` (the
   same tables applied copy by copy in compiled code, :mod:`.kernels`; CPU only), ``"auto"``
-  (default: numba on CPU, see :mod:`xpm_bench.envs.backends`). Results are bit-identical.
+  (default: numba on CPU up to ``numba_up_to`` copies, see :mod:`xpm_bench.envs.backends`).
+  Results are bit-identical.
 
 Layouts: every layout shipped with overcooked-ai 1.1.0 runs, tomatoes and multi-recipe orders
 included, except ``cramped_room_single`` (one player) and ``multiplayer_schelling`` (four
