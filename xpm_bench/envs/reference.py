@@ -328,15 +328,15 @@ def replay_human_data(
     """Set every recorded state of each layout as one batch, apply the recorded joint actions
     in one step, and count rows whose next state and deliveries match the recording.
 
-    The parsed recordings of the latest split are cached, so replaying them through another
-    env id or ``backend`` does not parse them again."""
+    The parsed recordings are cached (the data of the latest split, each layout's parsed
+    states), so replaying them through another env id or ``backend`` does not parse again."""
     from xpm_bench.registry import make
 
     results = {}
-    for layout_id, transitions in _human_transitions(split).items():
+    for layout_id in sorted(_human_frame(split)["layout_id"].unique()):
         if layouts is not None and layout_id not in layouts:
             continue
-        states, expected, actions, recorded = transitions
+        states, expected, actions, recorded = _human_transitions(split, layout_id)
         n = len(actions)
         env = make(env_id, num_envs=n, layout=layout_id, backend=backend)
         env.reset()
@@ -354,19 +354,23 @@ def replay_human_data(
 
 
 @functools.lru_cache(maxsize=1)
-def _human_transitions(split: str) -> dict[str, tuple[dict, dict, torch.Tensor, torch.Tensor]]:
-    """Each layout's recorded transitions as engine state rows on CPU: ``(states,
+def _human_frame(split: str) -> Any:
+    return load_human_data(split)
+
+
+@functools.lru_cache(maxsize=len(HUMAN_DATA_LAYOUTS))
+def _human_transitions(split: str, layout_id: str) -> tuple[dict, dict, torch.Tensor, torch.Tensor]:
+    """One layout's recorded transitions as engine state rows on CPU: ``(states,
     next_states, joint actions, deliveries)``."""
-    out = {}
-    for layout_id, rows in load_human_data(split).groupby("layout_id"):
-        layout = _LayoutOnly(load_layout(layout_id))
-        states = from_reference([parse_state_string(s) for s in rows["state"]], layout)
-        expected = from_reference([parse_state_string(s) for s in rows["next_state"]], layout)
-        actions = torch.tensor([human_joint_action(a) for a in rows["joint_action"]])
-        # the 2019 study scored a delivered soup 5 points (our sparse reward is its recipe value)
-        recorded = torch.as_tensor(rows["reward"].to_numpy() / HUMAN_POINTS_PER_SOUP)
-        out[layout_id] = (states, expected, actions, recorded)
-    return out
+    frame = _human_frame(split)
+    rows = frame[frame["layout_id"] == layout_id]
+    layout = _LayoutOnly(load_layout(layout_id))
+    states = from_reference([parse_state_string(s) for s in rows["state"]], layout)
+    expected = from_reference([parse_state_string(s) for s in rows["next_state"]], layout)
+    actions = torch.tensor([human_joint_action(a) for a in rows["joint_action"]])
+    # the 2019 study scored a delivered soup 5 points (our sparse reward is its recipe value)
+    recorded = torch.as_tensor(rows["reward"].to_numpy() / HUMAN_POINTS_PER_SOUP)
+    return states, expected, actions, recorded
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ code, ``held_timer [B, 2]``, ``code [B, C]``, ``timer [B, C]``.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -169,6 +170,13 @@ def interaction_rules(classic: bool, cook_time: Tensor) -> Tensor:
     return torch.stack([columns[i].long() for i in range(NUM_COLUMNS)], 1)
 
 
+@functools.cache
+def shared_interaction_rules(classic: bool, cook_times: tuple[int, ...]) -> Tensor:
+    """:func:`interaction_rules` built once per rule and cook-time table and shared by every
+    env (it takes about a second to build; the engines only read it)."""
+    return interaction_rules(classic, torch.tensor(cook_times))
+
+
 def pot_values(num_pots: int) -> Tensor:
     """``[64]`` int64: what one pot holding each code adds to the pot key (see :func:`pot_key`):
     1 if it is full (cooking, ready, or idle with 3 items), plus ``num_pots + 1`` if it needs
@@ -257,7 +265,7 @@ class Tables:
             joint_move=t(_joint_moves(move)) if (6 * c) ** 2 <= MAX_JOINT_MOVE_ROWS else None,
             pot_cells=t(layout.pot_cells),
             pot_values=t(pot_values(n_pots) * (8 * NUM_CODES)),
-            interaction=t(interaction_rules(classic, cook_time)),
+            interaction=t(shared_interaction_rules(classic, tuple(cook_time.tolist()))),
             usefulness=t(usefulness_rules(n_pots)),
             start_code=t(start_code),
             timer_keep=t(~full_idle),
