@@ -18,7 +18,8 @@ Measured, each point in its own worker pinned to ``--threads`` CPUs (default 1):
   backends; the crossover is the smallest measured B where torch beats numba. Target:
   ``OvercookedClassic-CrampedRoom-v0`` at B = 16 on one thread >= 200k steps/s.
 - Compile time of the numba kernels: a worker with an empty ``NUMBA_CACHE_DIR`` times ``make``
-  (which loads every kernel) cold, then a second worker the same with that cache warm.
+  (which loads every kernel) cold, then a second worker the same with that cache warm; a new
+  empty cache for each env id.
 
 One env step = one copy advanced by one joint action. JSON goes to
 ``benchmarks/results/single_copy_speed.json`` with the machine's load average; above ~2.5 on
@@ -193,8 +194,8 @@ def measure_all(args: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
                 spec = {"env_id": env_id, "backend": backend, "batch_size": batch}
                 rows["batches"].append(point(args, "engine", **spec))
     if not args.skip_compile:
-        with tempfile.TemporaryDirectory(prefix="numba-cache-") as cache:
-            for env_id in args.env_ids:
+        for env_id in args.env_ids:  # an empty cache per env: Overcooked ids share kernels
+            with tempfile.TemporaryDirectory(prefix="numba-cache-") as cache:
                 for state in ("cold", "warm"):
                     spec = {"env_id": env_id, "cache": state, "cache_dir": cache}
                     rows["compile"].append(point(args, "compile", **spec))
