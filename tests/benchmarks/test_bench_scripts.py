@@ -170,6 +170,7 @@ def test_diagnostic_systems_are_accepted_and_skip_observations_only_when_asked()
     assert bench.common.measure_torch_env(noobs)["status"] == "ok"
 
 
+@pytest.mark.slow  # ten worker processes; the default suite runs the views in-process below
 def test_single_copy_speed_quick_writes_expected_json(tmp_path):
     out = tmp_path / "single.json"
     run_script(
@@ -227,3 +228,11 @@ def test_single_copy_speed_summary_targets_and_crossover():
     idle = targets[f"{ref_env} single_idle (numba) >= reference"]
     assert idle["value"] == pytest.approx(0.5) and idle["pass"] is False
     assert summary["vs_reference"][f"{ref_env} numba engine"] == pytest.approx(5.0)
+
+
+def test_single_copy_speed_view_workers_run_in_process():
+    bench = load_script("single_copy_speed.py")
+    for view in ("parallel", "single_idle", "single_random"):
+        spec = {"env_id": "MPPMR-v0", "backend": "numba", "view": view, "threads": 1,
+                "min_seconds": 0.02, "warmup_steps": 20, "seed": 0}  # fmt: skip
+        check_timing_row({"peak_rss_mb": 1.0, **bench.measure_view(spec)}, 1)
