@@ -56,7 +56,7 @@ def submit(
         population_url=population_url,
     )
     entry = do_submit(result, population, board, root, options)
-    console.print(f"submitted {entry.label} -> {entry.path}", highlight=False)
+    console.print(f"submitted {entry.label} -> {entry.path}", highlight=False, soft_wrap=True)
     err_console.print("now run `xpm-bench leaderboard render` and commit the entry folder")
 
 

@@ -222,7 +222,6 @@ def check_generation_command(command: str, pop: Population, where: str) -> None:
 
 def parse_generate_command(command: str, where: str) -> dict[str, Any]:
     """The parameters of an ``xpm-bench generate ...`` line, parsed by the CLI itself."""
-    import click
     import typer
 
     from xpm_bench.cli.main import app
@@ -236,6 +235,9 @@ def parse_generate_command(command: str, where: str) -> dict[str, Any]:
     generate = typer.main.get_command(app).commands["generate"]  # type: ignore[attr-defined]
     try:
         context = generate.make_context("generate", words[2:], resilient_parsing=False)
-    except click.ClickException as error:
+    except Exception as error:
+        # click's usage errors (typer >= 0.23 vendors click, so match on the method both have)
+        if not hasattr(error, "format_message"):
+            raise
         raise LeaderboardError(f"{where}: generation command: {error.format_message()}") from None
     return dict(context.params)

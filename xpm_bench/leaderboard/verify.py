@@ -16,10 +16,11 @@ field of the result with the recomputed one:
   so a rerun there is bit-exact and any difference is a changed number;
 - otherwise exact for the deterministic fields (env, protocol, holdout, population identity,
   the sample-cost ledger, counts and settings; :data:`DETERMINISTIC`), and for the estimated
-  ones **within the reported confidence interval**: each ``{"value", "ci"}`` (or ``x`` with
-  ``x_ci``) must be reproduced inside ``ci``; estimated numbers without an interval (single
-  cross-play cells, event counts) cannot be judged across machines and are listed as
-  unchecked.
+  ones **within the confidence intervals**: each ``{"value", "ci"}`` (or ``x`` with ``x_ci``)
+  must be reproduced inside the reported ``ci``, and the reported value must lie inside the
+  reproduced one (so neither a changed value nor a changed interval passes); estimated
+  numbers without an interval (single cross-play cells, event counts) cannot be judged
+  across machines and are listed as unchecked.
 
 Fields that describe the run rather than the population are not compared: ``timings_s``
 (how long the evaluation took), ``machine`` and ``xpm_bench_version``.
@@ -217,6 +218,7 @@ def compare_results(
     old = dict(_leaves(_strip(reported)))
     new = dict(_leaves(_strip(reproduced)))
     intervals = dict(_intervals(_strip(reported)))
+    redone = dict(_intervals(_strip(reproduced)))
     for path in sorted(set(old) | set(new), key=_path_order):
         if path not in new:
             mismatches.append(f"{path}: reported {old[path]!r}, missing from the reproduction")
@@ -230,15 +232,30 @@ def compare_results(
                 mismatches.append(f"{path}: reported {a!r}, reproduced {b!r}")
             continue
         if path in intervals:
-            low, high = intervals[path]
-            if b is None or not low <= b <= high:
-                mismatches.append(
-                    f"{path}: reported {a!r}, reproduced {b!r}, outside the reported CI "
-                    f"[{low!r}, {high!r}]"
-                )
+            problem = _outside(a, b, intervals[path], redone.get(path))
+            if problem:
+                mismatches.append(f"{path}: reported {a!r}, reproduced {b!r}, {problem}")
         elif not _is_interval_bound(path):
             unchecked.append(path)
     return mismatches, unchecked
+
+
+def _outside(
+    reported: Any,
+    reproduced: Any,
+    reported_ci: tuple[float, float],
+    reproduced_ci: tuple[float, float] | None,
+) -> str:
+    """Why two estimates of one quantity disagree, or ``""``: each must lie inside the
+    other's interval (so neither a changed value nor a changed interval passes)."""
+    low, high = reported_ci
+    if reproduced is None or not low <= reproduced <= high:
+        return f"outside the reported CI [{low!r}, {high!r}]"
+    if reproduced_ci is not None:
+        low, high = reproduced_ci
+        if reported is None or not low <= reported <= high:
+            return f"the reported value is outside the reproduced CI [{low!r}, {high!r}]"
+    return ""
 
 
 def _strip(result: dict[str, Any]) -> dict[str, Any]:
