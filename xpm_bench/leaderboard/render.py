@@ -428,8 +428,8 @@ def _board_html(board: RenderedBoard, visible: bool) -> str:
         f'<section class="board" id="{_board_id(board.key)}"{hidden}>\n'
         f"<h2>{html.escape(_board_title(board))}</h2>\n"
         f'<p class="protocol">{html.escape(protocol_line(board.entries[0].result))}</p>\n'
-        f'<table class="leaderboard">\n<thead><tr>{"".join(head)}</tr></thead>\n'
-        f"<tbody>\n" + "\n".join(rows) + "\n</tbody>\n</table>\n"
+        f'<div class="scroll"><table class="leaderboard">\n<thead><tr>{"".join(head)}</tr></thead>\n'
+        f"<tbody>\n" + "\n".join(rows) + "\n</tbody>\n</table></div>\n"
         f"<details><summary>Entries: descriptions and commands</summary>\n<ul>\n{entries}\n"
         f"</ul></details>\n</section>"
     )
@@ -511,9 +511,10 @@ header { display: flex; align-items: baseline; gap: 1rem; flex-wrap: wrap; }
 h1 { font-size: 1.5rem; margin: 0 1rem 0 0; }
 h2 { font-size: 1.2rem; margin-top: 1.2rem; }
 .protocol, .intro { color: #555; max-width: 70rem; }
-table.leaderboard { border-collapse: collapse; font-size: 0.9rem; }
+div.scroll { overflow-x: auto; }
+table.leaderboard { border-collapse: collapse; font-size: 0.85rem; }
 table.leaderboard th, table.leaderboard td { border-bottom: 1px solid #ddd;
-  padding: 0.3rem 0.6rem; text-align: right; vertical-align: middle; white-space: nowrap; }
+  padding: 0.25rem 0.45rem; text-align: right; vertical-align: middle; white-space: nowrap; }
 table.leaderboard th { white-space: normal; vertical-align: bottom; }
 table.leaderboard :is(th, td):nth-child(2), table.leaderboard :is(th, td):nth-child(3) {
   text-align: left; }
