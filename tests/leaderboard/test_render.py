@@ -62,11 +62,9 @@ def test_render_is_deterministic_and_independent_of_the_folder(board_root, tmp_p
 
 def test_entries_are_ranked_by_the_primary_score(board_root, evaluated):
     markdown = rendering.rendered_files(board_root)["README.md"]
-    real = find_entries(board_root / "MPPMR-v0" / "tiny-v1" / "best")[0]
-    assert real.result["ego"]["mean_return"] == 0.9
     ids = _table_ids(markdown)
     real_id = next(e.id for e in find_entries(board_root) if e.id.startswith("random-init"))
-    assert evaluated[2]["ego"]["mean_return"] < 0.5
+    assert evaluated[2]["ego"]["mean_return"] < 0.5  # untrained members: the ego learns little
     assert ids == ["best", "middle", real_id, "no-ego"]
     row = next(line for line in markdown.splitlines() if line.startswith("| 1 "))
     assert "0.9 [" in row  # primary score with its interval

@@ -216,6 +216,8 @@ def test_quick_verify_catches_a_moved_entry(evaluated, root):
 def test_resubmit_after_a_protocol_version_bump(evaluated, root, monkeypatch):
     entry = submitted(evaluated, root, authors="A. Author")
     old_board = entry.board_dir
+    with pytest.raises(LeaderboardError, match="current tiny protocol .* no newer board"):
+        resubmit(old_board, root)
     bumped = dataclasses.replace(PROTOCOLS[("MPPMR", "tiny")], version=2, episodes=3)
     monkeypatch.setitem(PROTOCOLS, ("MPPMR", "tiny"), bumped)
     with pytest.raises(LeaderboardError, match="old protocol"):
@@ -334,3 +336,25 @@ def test_submit_options_reference_a_large_population_by_url(evaluated, root):
     assert entry.data["population"]["url"] == "file:///pops/p.pt"
     assert not (entry.path / "population.pt").exists()
     assert SubmitOptions().max_copy_bytes == 20 * 2**20
+
+
+@pytest.mark.slow
+def test_cli_end_to_end_under_the_registered_smoke_protocol(tmp_path, cli, monkeypatch):
+    """evaluate -> submit -> render -> full verify -> tamper -> full verify fails, all through
+    the installed command and the real ``smoke`` protocol (minutes)."""
+    monkeypatch.setenv("XPM_BENCH_CACHE", str(tmp_path / "cache"))
+    pop = random_population(tmp_path / "pop.pt")
+    root, result = tmp_path / "leaderboards", tmp_path / "result.json"
+    assert cli("evaluate", str(pop), "--protocol", "smoke", "--out", str(result)).code == 0
+    out = cli("leaderboard", "submit", str(result), "--population", str(pop), "--root", str(root),
+              *SUBMIT_FLAGS)  # fmt: skip
+    assert out.code == 0, out.err
+    assert cli("leaderboard", "render", "--root", str(root)).code == 0
+    assert cli("leaderboard", "render", "--root", str(root), "--check").code == 0
+    assert cli("leaderboard", "verify", str(root)).code == 0
+    [path] = root.rglob("submission.json")
+    data = json.loads(path.read_text())
+    data["result"]["metrics"]["sp_mean"]["value"] += 0.25
+    path.write_text(json.dumps(data))
+    out = cli("leaderboard", "verify", str(root))
+    assert out.code == 1 and "metrics.sp_mean.value: reported" in out.out

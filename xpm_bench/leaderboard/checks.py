@@ -110,6 +110,12 @@ def check_not_duplicate(entry_id: str, digest: str, others: Sequence[Entry], whe
             raise LeaderboardError(
                 f"{where}: duplicate: entry {entry_id!r} is already on the board"
             )
+    check_unique_population(digest, others, where)
+
+
+def check_unique_population(digest: str, others: Sequence[Entry], where: str) -> None:
+    """The population with ``digest`` may not already be on the board."""
+    for other in others:
         if other.data["population"]["sha256"] == digest:
             raise LeaderboardError(
                 f"{where}: duplicate: population {digest[:19]}... is already on the board as "

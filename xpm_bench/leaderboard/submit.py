@@ -202,8 +202,16 @@ def resubmit(
     Entries already on the current board (same population) are skipped.
     """
     from xpm_bench.evaluation.evaluate import evaluate_population
+    from xpm_bench.evaluation.protocol import get_protocol
 
     key = BoardKey.of_path(board)
+    current = get_protocol(key.env_id, key.protocol).version
+    if key.version >= current:
+        raise LeaderboardError(
+            f"resubmit: {key.relpath} is on the current {key.protocol} protocol (v{current}), "
+            f"so there is no newer board to move to; boards are keyed by the protocol "
+            f"version, so a changed holdout set needs a protocol version bump too"
+        )
     written = []
     for entry in board_entries(board):
         pop_path = entry.population_path(fetch=True)
@@ -218,13 +226,7 @@ def resubmit(
             holdout_cache=holdout_cache,
             population_hash=file_digest(pop_path),
         )
-        current = BoardKey.of_result(result)
-        if current == key:
-            raise LeaderboardError(
-                f"{entry.label}: {key.protocol} v{key.version} is still the current protocol "
-                f"version; there is nothing to resubmit"
-            )
-        target = current.path(root)
+        target = BoardKey.of_result(result).path(root)
         existing = board_entries(target) if target.is_dir() else []
         if any(
             e.data["population"]["sha256"] == entry.data["population"]["sha256"] for e in existing

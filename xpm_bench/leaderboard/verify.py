@@ -108,12 +108,9 @@ def quick_problems(entry: Entry, board: list[Entry]) -> tuple[list[str], list[st
         problems.append(
             f"{where}: the submission's population sha256 differs from the result's hash"
         )
-    attempt(lambda: checks.check_same_board(result, [e for e in board if e.id != entry.id], where))
-    attempt(
-        lambda: checks.check_not_duplicate(
-            "\0", result["population"]["hash"], [e for e in board if e.id != entry.id], where
-        )
-    )
+    others = [e for e in board if e.id != entry.id]
+    attempt(lambda: checks.check_same_board(result, others, where))
+    attempt(lambda: checks.check_unique_population(result["population"]["hash"], others, where))
     if _is_current_board(result):
         attempt(lambda: checks.check_current_protocol(result, where))
     else:
