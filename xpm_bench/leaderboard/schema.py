@@ -219,20 +219,21 @@ def describe(error: ValidationError) -> str:
     if kind == "required":
         return error.message.replace(" is a required property", f" is missing at {path}")
     if kind == "type":
-        return f"{path} must be of type {_or(expected)}, got {_short(error.instance)}"
+        return f"{path} must be of type {_or(expected)}, got {_brief(error.instance)}"
     if kind == "pattern":
-        return f"{path} must match {expected!r}, got {_short(error.instance)}"
-    if kind == "additionalProperties":
-        return f"{path}: {error.message.split(' (')[0].lower()}"
+        return f"{path} must match {expected!r}, got {_brief(error.instance)}"
     if kind in ("anyOf", "oneOf"):
-        return f"{path} does not have any accepted form ({_short(error.instance)})"
-    return f"{path}: {_short(error.message, 160)}"
+        return f"{path} does not have any accepted form ({_brief(error.instance)})"
+    return f"{path}: {_truncate(error.message, 160)}"
 
 
 def _or(expected: Any) -> str:
     return " or ".join(expected) if isinstance(expected, list) else str(expected)
 
 
-def _short(value: Any, limit: int = 60) -> str:
-    text = repr(value) if not isinstance(value, str) or limit == 60 else value
+def _brief(value: Any) -> str:
+    return _truncate(repr(value), 60)
+
+
+def _truncate(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
