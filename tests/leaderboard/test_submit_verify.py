@@ -36,8 +36,22 @@ def test_submit_then_full_verify_passes(evaluated, root):
     assert entry.metadata["evaluation_command"].startswith(
         "xpm-bench evaluate population.pt --protocol tiny --threads 1"
     )
+    low, high = result["ego"]["mean_return_ci"]
+    assert low <= result["ego"]["mean_return"] <= high
+    assert result["machine"]["threads"] == 1 and result["machine"]["torch"]
     [report] = verify_entries(find_entries(root))
     assert report.mode == "exact" and report.problems == [], report.problems
+
+
+def test_results_from_another_machine_type_are_compared_within_their_intervals(evaluated, root):
+    entry = submitted(evaluated, root)
+    path = entry.path / "submission.json"
+    data = json.loads(path.read_text())
+    data["result"]["machine"]["cpu_capability"] = "AVX512"  # as if computed elsewhere
+    path.write_text(json.dumps(data))
+    [report] = verify_entries(find_entries(root))
+    assert report.mode == "ci" and report.ok, report.problems
+    assert any("without a CI not compared" in note for note in report.notes)
 
 
 @pytest.mark.parametrize(
