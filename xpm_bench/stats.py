@@ -26,6 +26,7 @@ ingredients are small, so they live here, tested against closed-form values and 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -162,8 +163,9 @@ def loglog_fit(x: Any, y: Any) -> tuple[float, float]:
         raise ValueError(f"x and y differ in length: {lx.size} and {ly.size}")
     if np.unique(lx).size < 2:
         raise ValueError("a log-log fit needs at least two distinct x values")
-    slope, intercept = np.polyfit(lx, ly, 1)
-    return float(slope), float(intercept)
+    dx = lx - lx.mean()
+    slope = float(dx @ (ly - ly.mean()) / (dx @ dx))
+    return slope, float(ly.mean() - slope * lx.mean())
 
 
 def _positive(values: Any, name: str) -> np.ndarray:
@@ -183,12 +185,16 @@ def loglog_slope_ci(
     interval.
     """
     xs = sorted(runs)
-    strata = [np.asarray(runs[x], dtype=float) for x in xs]
+    strata = _strata([runs[x] for x in xs])
+    _positive(np.concatenate(strata), "y")
+    # each replicate keeps every stratum's size, so the x column is the same in all of them
+    x = np.concatenate([np.full(a.size, float(v)) for v, a in zip(xs, strata)])
+    slope, intercept = loglog_fit(x, np.concatenate(strata))
+    lx = np.log(x)
+    dx = lx - lx.mean()
 
-    def fit(arrays: list[np.ndarray]) -> tuple[float, float]:
-        x = np.concatenate([np.full(a.size, float(v)) for v, a in zip(xs, arrays)])
-        return loglog_fit(x, np.concatenate(arrays))
+    def replicate_slope(arrays: list[np.ndarray]) -> float:
+        return float(dx @ np.log(np.concatenate(arrays)) / (dx @ dx))
 
-    slope, intercept = fit(_strata(strata))
-    ci = stratified_bootstrap_ci(strata, lambda arrays: fit(arrays)[0], n_boot, seed, alpha)
-    return PowerLawFit(slope, intercept, ci)
+    ci = stratified_bootstrap_ci(strata, replicate_slope, n_boot, seed, alpha)
+    return PowerLawFit(slope, intercept, dataclasses.replace(ci, estimate=slope))

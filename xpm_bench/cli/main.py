@@ -6,6 +6,7 @@ import sys
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from xpm_bench import __version__
 from xpm_bench.cli import envs
@@ -60,7 +61,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv)
     except XpmBenchError as error:
-        err_console.print(f"[red]error:[/red] {error}", highlight=False)
+        # escaped: messages may hold brackets, e.g. pip install "xpm-bench[ray]"
+        err_console.print(f"[red]error:[/red] {escape(str(error))}", highlight=False)
         sys.exit(error.exit_code)
     except KeyboardInterrupt:
         err_console.print("aborted")
