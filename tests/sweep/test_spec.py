@@ -7,7 +7,6 @@ import sys
 
 import pytest
 
-from xpm_bench.cli.main import main
 from xpm_bench.generators import generator_names
 from xpm_bench.sweep.spec import Resources, SweepSpecError, parse_spec
 
@@ -87,7 +86,7 @@ BAD_SPECS = [
 
 
 @pytest.mark.parametrize("text,message", [b[1:] for b in BAD_SPECS], ids=[b[0] for b in BAD_SPECS])
-def test_bad_specs_exit_2_with_one_line_and_no_output(tmp_path, capsys, text, message):
+def test_bad_specs_exit_2_with_one_line_and_no_output(tmp_path, capsys, run_main, text, message):
     path = tmp_path / "spec.yaml"
     if text is not None:
         path.write_text(text)
@@ -99,7 +98,7 @@ def test_bad_specs_exit_2_with_one_line_and_no_output(tmp_path, capsys, text, me
     assert not out.exists()
 
 
-def test_ray_executor_without_ray_says_how_to_install_it(tmp_path, capsys, monkeypatch):
+def test_ray_executor_without_ray_says_how_to_install_it(tmp_path, capsys, run_main, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray now raises ImportError
     path = tmp_path / "spec.yaml"
     path.write_text(spec_text())
@@ -117,7 +116,7 @@ def test_ray_executor_without_ray_says_how_to_install_it(tmp_path, capsys, monke
         (["--retries", "-1"], "--retries must be >= 0"),
     ],
 )
-def test_bad_options_exit_2(tmp_path, capsys, args, message):
+def test_bad_options_exit_2(tmp_path, capsys, run_main, args, message):
     path = tmp_path / "spec.yaml"
     path.write_text(spec_text())
     code = run_main("sweep", "run", str(path), "--out", str(tmp_path / "o"), *args)
@@ -125,7 +124,7 @@ def test_bad_options_exit_2(tmp_path, capsys, args, message):
     assert not (tmp_path / "o").exists()
 
 
-def test_a_folder_holding_a_different_job_is_refused_untouched(tmp_path, capsys):
+def test_a_folder_holding_a_different_job_is_refused_untouched(tmp_path, capsys, run_main):
     out = tmp_path / "o"
     job_dir = out / "jobs" / "sp__MPPMR-v0__M1__s0"
     job_dir.mkdir(parents=True)
@@ -140,7 +139,7 @@ def test_a_folder_holding_a_different_job_is_refused_untouched(tmp_path, capsys)
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
 
 
-def test_status_and_report_of_a_folder_that_is_no_sweep(tmp_path, capsys):
+def test_status_and_report_of_a_folder_that_is_no_sweep(tmp_path, capsys, run_main):
     assert run_main("sweep", "status", str(tmp_path)) == 2
     assert "not a sweep folder" in capsys.readouterr().err
     assert run_main("sweep", "report", str(tmp_path)) == 2
@@ -149,11 +148,3 @@ def test_status_and_report_of_a_folder_that_is_no_sweep(tmp_path, capsys):
 def test_parse_errors_name_the_source():
     with pytest.raises(SweepSpecError, match=r"^my\.yaml: pop_sizes"):
         parse_spec(spec_text(pop_sizes="two"), source="my.yaml")
-
-
-def run_main(*argv: str) -> int:
-    try:
-        main(list(argv))
-    except SystemExit as exit_:
-        return int(exit_.code or 0)
-    return 0

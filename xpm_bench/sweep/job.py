@@ -128,6 +128,9 @@ def run_job(
     start = time.perf_counter()
     try:
         if not paths.population.exists():
+            checkpoint = paths.run_dir / CHECKPOINT_NAME
+            if checkpoint.exists():
+                state = update_state(paths, resumed_from_env_steps=_checkpoint_steps(checkpoint))
             run_generation(
                 job.method,
                 job.env_id,
@@ -137,7 +140,7 @@ def run_job(
                 overrides=job.overrides,
                 output=paths.population,
                 run_dir=paths.run_dir,
-                resume=(paths.run_dir / CHECKPOINT_NAME).exists(),
+                resume=checkpoint.exists(),
                 device=job.resources.device,
                 checkpoint_interval_s=checkpoint_interval_s,
                 progress=FileProgress(paths.progress),
@@ -188,6 +191,13 @@ def _evaluate(job: Job, paths: JobPaths, holdout_cache: str | None) -> None:
 def _elapsed(state: dict[str, Any], key: str, start: float) -> float:
     """``state[key]`` (time spent by earlier attempts) plus the time since ``start``."""
     return float(state.get(key) or 0.0) + time.perf_counter() - start
+
+
+def _checkpoint_steps(path: Path) -> int:
+    """Real env steps already counted in a generation checkpoint's ledger."""
+    from xpm_bench.population import safe_torch_load
+
+    return int(safe_torch_load(path, what="checkpoint")["ledger"]["env_steps"])
 
 
 def _content_hash(path: Path) -> str:
