@@ -4,7 +4,10 @@ A job's folder, ``<sweep dir>/jobs/<job id>/``, holds
 
 - ``job.json``: the job's definition (:class:`~xpm_bench.sweep.spec.Job`);
 - ``state.json``: ``status`` (``pending``, ``running``, ``done``, ``failed``,
-  ``interrupted``), attempts, the last error, timings, where it ran;
+  ``interrupted``), attempts, the last error, timings (``wall_s`` over all attempts,
+  ``generate_s`` and ``evaluate_s`` of the attempts that completed them), where it ran
+  (host, pid), the population's content hash, and ``resumed_from_env_steps`` when an
+  attempt continued from a checkpoint;
 - ``run/``: the generation harness's checkpoint while the population is being generated;
 - ``pop.pt``: the population, written once generation is complete;
 - ``result.json``: the evaluation result, written once evaluation is complete;

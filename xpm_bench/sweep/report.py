@@ -192,8 +192,6 @@ def _grouped(lines, env_id, path) -> dict[tuple[str, int], list[float]]:
 def summary_markdown(
     out: Path, spec: SweepSpec, lines: list[dict], n_boot: int, seed: int, alpha: float
 ) -> str:
-    from tabulate import tabulate
-
     level = f"{100 * (1 - alpha):g}%"
     parts = [
         f"# Sweep `{spec.name}`\n",
@@ -222,7 +220,7 @@ def summary_markdown(
             ]
             parts.append(f"### {metric.label}\n")
             headers = ["method"] + [f"M={m}" for m in spec.pop_sizes]
-            parts.append(tabulate(rows, headers, tablefmt="github") + "\n")
+            parts.append(tabulate_rows(rows, headers) + "\n")
         slopes = _slope_rows(lines, env_id, spec, n_boot, seed, alpha)
         if slopes:
             parts.append(
@@ -230,9 +228,7 @@ def summary_markdown(
                 f"(least squares on log-log axes; {level} interval: stratified bootstrap over "
                 f"the seeds at each M).\n"
             )
-            parts.append(
-                tabulate(slopes, ["method", "slope b", "a", "points"], tablefmt="github") + "\n"
-            )
+            parts.append(tabulate_rows(slopes, ["method", "slope b", "a", "points"]) + "\n")
     parts.append(_timing_section(out, lines))
     parts.append(_status_section(out))
     return "\n".join(parts)

@@ -129,7 +129,9 @@ def run_sweep(
     out = Path(out_dir)
     jobs = spec.jobs()
     check_out_dir(out, jobs)
-    if all(job_finished(job_paths(out, j)) for j in jobs):
+    if all(job_finished(job_paths(out, j)) for j in jobs):  # nothing to run: no executor
+        with sweep_lock(out):
+            write_sweep_files(out, spec, jobs, spec_text)
         return SweepOutcome(out, [j.id for j in jobs], skipped=[j.id for j in jobs])
     executor.start(spec.resources)
     try:
@@ -195,9 +197,7 @@ def _drive(out, todo, executor, retries, checkpoint_interval_s, cache, outcome, 
                     poller.retrying(job_id, error, failures[job_id])
                     submit(by_id[job_id])
                 else:
-                    state = read_state(paths)
-                    extra = {} if state.get("status") == "failed" else {"pid": None}
-                    state = record_failure(paths, error, **extra)
+                    state = record_failure(paths, error)
                     outcome.failed[job_id] = state["error"]
                     poller.finished(job_id, state)
     except KeyboardInterrupt:
