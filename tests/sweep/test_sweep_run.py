@@ -14,6 +14,7 @@ from collections import Counter
 
 import pytest
 
+from xpm_bench.generators import generator_names
 from xpm_bench.sweep import LocalExecutor, RayExecutor, parse_spec, run_sweep, write_report
 from xpm_bench.sweep.job import read_state
 from xpm_bench.sweep.report import job_status
@@ -71,23 +72,48 @@ def ray_cluster():
     ray.shutdown()
 
 
+def assert_same_results(local_dir, ray_dir) -> dict[str, dict]:
+    """The two sweeps' results agree job by job; returns the local ones."""
+    local, ray = results(local_dir), results(ray_dir)
+    assert sorted(local) == sorted(ray)
+    for job, a in local.items():
+        b = ray[job]
+        assert a["population"]["content_hash"] == b["population"]["content_hash"], job
+        assert a["metrics"] == b["metrics"] and a["ego"] == b["ego"], job
+        assert steps_of(a["ledger"]) == steps_of(b["ledger"]), job
+        # the Ray jobs really ran in worker processes
+        assert read_state(job_paths(local_dir, job))["pid"] == os.getpid()
+        assert read_state(job_paths(ray_dir, job))["pid"] != os.getpid()
+    return local
+
+
 def test_ray_executor_gives_the_local_results(local_sweep, ray_cluster, cache, tmp_path):
     out = tmp_path / "ray"
     outcome = run_sweep(parse_spec(TINY), out, RayExecutor(), holdout_cache=cache)
     assert sorted(outcome.done) == [SMALL, BIG]
     write_report(out, n_boot=50)
-    local, ray = results(local_sweep), results(out)
-    assert sorted(local) == sorted(ray) == [SMALL, BIG]
-    for job in (SMALL, BIG):
-        a, b = local[job], ray[job]
-        assert a["population"]["content_hash"] == b["population"]["content_hash"]
-        assert a["metrics"] == b["metrics"] and a["ego"] == b["ego"]
-        assert steps_of(a["ledger"]) == steps_of(b["ledger"])
-        # the Ray jobs really ran in worker processes
-        assert read_state(job_paths(local_sweep, job))["pid"] == os.getpid()
-        assert read_state(job_paths(out, job))["pid"] != os.getpid()
+    local = assert_same_results(local_sweep, out)
+    assert sorted(local) == [SMALL, BIG]
     assert local[BIG]["ledger"]["env_steps"] == 2 * local[SMALL]["ledger"]["env_steps"] == 8192
     assert local[SMALL]["population"]["content_hash"] != local[BIG]["population"]["content_hash"]
+
+
+@pytest.mark.slow  # smoke presets: minutes
+def test_four_smoke_jobs_agree_on_both_executors(ray_cluster, cache, tmp_path):
+    # two methods x two sizes; while only one generator is registered, two seeds instead
+    methods = generator_names()[:2]
+    seeds = "[0]" if len(methods) == 2 else "[0, 1]"
+    text = (
+        f"name: four\nmethods: [{', '.join(methods)}]\nenvs: [MPPMR-v0]\npop_sizes: [1, 2]\n"
+        f"seeds: {seeds}\npreset: smoke\nprotocol: smoke\n"
+    )
+    spec = parse_spec(text)
+    assert len(spec.jobs()) == 4
+    for name, executor in (("local", LocalExecutor()), ("ray", RayExecutor())):
+        outcome = run_sweep(spec, tmp_path / name, executor, holdout_cache=cache)
+        assert len(outcome.done) == 4 and not outcome.failed
+        write_report(tmp_path / name, n_boot=50)
+    assert len(assert_same_results(tmp_path / "local", tmp_path / "ray")) == 4
 
 
 def _snapshot(paths):
