@@ -63,7 +63,8 @@ def check_out_dir(out_dir: Path, jobs: list[Job]) -> None:
     """Refuse a folder that is not a sweep folder or holds a different job of the same id."""
     if out_dir.exists() and not out_dir.is_dir():
         raise ConfigError(f"--out {str(out_dir)!r} is a file; give a folder")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / "spec.json").exists():
+    others = [p for p in out_dir.iterdir() if p.name != LOCK_NAME] if out_dir.is_dir() else []
+    if others and not (out_dir / "spec.json").exists():
         raise ConfigError(f"--out {str(out_dir)!r} is not empty and holds no sweep; choose another")
     for job in jobs:
         stored = read_json(job_paths(out_dir, job).job)
@@ -214,9 +215,9 @@ def job_finished(paths: JobPaths) -> bool:
 
 def write_sweep_files(out: Path, spec: SweepSpec, jobs: list[Job], spec_text: str | None) -> None:
     """The spec (as given and as validated) and every new job's definition."""
+    write_json(out / "spec.json", spec.to_dict())  # first: it marks the folder as a sweep's
     if spec_text is not None:
         atomic_write(out / "spec.yaml", lambda tmp: tmp.write_text(spec_text))
-    write_json(out / "spec.json", spec.to_dict())
     for job in jobs:
         paths = job_paths(out, job)
         if not paths.job.exists():
