@@ -15,7 +15,14 @@ from collections import Counter
 import pytest
 
 from xpm_bench.generators import generator_names
-from xpm_bench.sweep import LocalExecutor, RayExecutor, parse_spec, run_sweep, write_report
+from xpm_bench.sweep import (
+    LocalExecutor,
+    RayExecutor,
+    Resources,
+    parse_spec,
+    run_sweep,
+    write_report,
+)
 from xpm_bench.sweep.job import read_state
 from xpm_bench.sweep.report import job_status
 from xpm_bench.sweep.run import job_paths
@@ -157,6 +164,20 @@ def test_a_killed_worker_s_job_resumes_on_rerun(local_sweep, ray_cluster, cache,
     assert steps_of(resumed["ledger"]) == steps_of(reference["ledger"])
     assert resumed["population"]["content_hash"] == reference["population"]["content_hash"]
     assert resumed["metrics"] == reference["metrics"]
+
+
+def test_ray_executor_keeps_the_driver_s_order_beyond_capacity(ray_cluster):
+    from xpm_bench.sweep.executors import _call_with_kwargs
+
+    executor = RayExecutor()
+    executor.start(Resources(num_cpus=2))  # the module's cluster holds one such job at a time
+    for ticket in ("a", "b", "c"):
+        executor.submit(ticket, _call_with_kwargs, (dict, {"x": 1}), Resources(num_cpus=2))
+    assert executor.pending() == 3 and len(executor._refs) == 1
+    finished = []
+    while executor.pending():
+        finished += [ticket for ticket, error in executor.wait(timeout_s=1.0) if error is None]
+    assert finished == ["a", "b", "c"]
 
 
 def test_ray_map_runs_calls_in_workers_in_order(ray_cluster):

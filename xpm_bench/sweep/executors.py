@@ -88,6 +88,11 @@ class LocalExecutor:
 class RayExecutor:
     """Each job a Ray task with the spec's resources.
 
+    Only as many tasks as the cluster can run at once are submitted; the rest wait here, in
+    the driver's order (Ray does not start queued tasks first-in first-out, and the driver
+    orders jobs largest first to shorten the sweep's tail). The capacity is re-read from the
+    cluster as jobs finish, so nodes that join are used.
+
     Args:
         address: ``None`` starts a local Ray cluster sized to this machine (or to
             ``num_cpus``); ``"auto"`` or ``"HOST:PORT"`` joins a running cluster. If Ray is
@@ -105,6 +110,8 @@ class RayExecutor:
         self.ray = import_ray()
         self.address, self.num_cpus = address, num_cpus
         self._refs: dict[Any, Any] = {}
+        self._queue: deque[tuple[Any, Callable[..., Any], tuple, Resources]] = deque()
+        self._capacity = 1
         self._started_here = False
 
     def start(self, resources: Resources) -> None:
@@ -118,8 +125,28 @@ class RayExecutor:
                     f"each job needs {need:g} {key}(s) but the Ray cluster has {have:g}; "
                     f"lower resources.{'num_cpus' if key == 'CPU' else 'num_gpus'} or add nodes"
                 )
+        self._update_capacity(resources)
 
     def submit(
+        self, ticket: Any, fn: Callable[..., Any], args: tuple, resources: Resources
+    ) -> None:
+        self._queue.append((ticket, fn, args, resources))
+        self._fill()
+
+    def _fill(self) -> None:
+        while self._queue and len(self._refs) < self._capacity:
+            self._launch(*self._queue.popleft())
+
+    def _update_capacity(self, resources: Resources) -> None:
+        """How many jobs of ``resources`` the cluster holds at once (at least 1)."""
+        total = self.ray.cluster_resources()
+        needs = {"CPU": resources.num_cpus, "GPU": resources.num_gpus}
+        if resources.memory:
+            needs["memory"] = resources.memory
+        fits = [int(float(total.get(k, 0.0)) // v) for k, v in needs.items() if v > 0]
+        self._capacity = max(1, min(fits)) if fits else 1
+
+    def _launch(
         self, ticket: Any, fn: Callable[..., Any], args: tuple, resources: Resources
     ) -> None:
         options: dict[str, Any] = {
@@ -134,10 +161,11 @@ class RayExecutor:
         self._refs[ticket] = remote.remote(*args)
 
     def pending(self) -> int:
-        return len(self._refs)
+        return len(self._refs) + len(self._queue)
 
     def wait(self, timeout_s: float) -> list[Outcome]:
         if not self._refs:
+            self._fill()
             return []
         tickets = {ref: ticket for ticket, ref in self._refs.items()}
         ready, _ = self.ray.wait(list(tickets), num_returns=len(tickets), timeout=timeout_s)
@@ -146,6 +174,9 @@ class RayExecutor:
             ticket = tickets[ref]
             del self._refs[ticket]
             outcomes.append((ticket, self._error_of(ref)))
+        if ready and self._queue:
+            self._update_capacity(self._queue[0][3])
+        self._fill()
         return outcomes
 
     def _error_of(self, ref: Any) -> BaseException | None:
@@ -159,6 +190,7 @@ class RayExecutor:
         return None
 
     def cancel_all(self) -> None:
+        self._queue.clear()
         for ref in self._refs.values():
             self.ray.cancel(ref)
         self._refs.clear()
