@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 from typing import Annotated
 
@@ -61,6 +62,9 @@ def run(
     runner = _executor(executor, address, num_cpus)
     out_dir = out if out is not None else Path("runs") / sweep.name
     display = None if quiet else SweepProgress(err_console)
+    # SIGTERM (a scheduler or `kill`) stops like Ctrl-C: jobs cancelled, run recorded. A
+    # command started with `&` from a script ignores SIGINT, so SIGTERM is its way to stop.
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     outcome = run_sweep(
         sweep,
         out_dir,
@@ -82,6 +86,10 @@ def run(
         err_console.print(f"see `xpm-bench sweep status {out_dir}`; rerun to retry them")
         raise typer.Exit(1)
     console.print(f"next: xpm-bench sweep report {out_dir}", highlight=False)
+
+
+def _raise_keyboard_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def _executor(name: str, address: str | None, num_cpus: int | None):
