@@ -14,6 +14,7 @@ from xpm_bench.cli import evaluate as evaluate_cli
 from xpm_bench.cli import generate as generate_cli
 from xpm_bench.cli import holdout as holdout_cli
 from xpm_bench.cli import info as info_cli
+from xpm_bench.cli import leaderboard as leaderboard_cli
 from xpm_bench.cli import sweep as sweep_cli
 from xpm_bench.cli.common import err_console
 from xpm_bench.errors import XpmBenchError
@@ -27,6 +28,7 @@ app = typer.Typer(
 )
 app.add_typer(envs.app, name="envs")
 app.add_typer(holdout_cli.app, name="holdout")
+app.add_typer(leaderboard_cli.app, name="leaderboard")
 app.add_typer(sweep_cli.app, name="sweep")
 app.command("generate")(generate_cli.generate)
 app.command("info")(info_cli.info)

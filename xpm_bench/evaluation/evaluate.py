@@ -33,6 +33,7 @@ from xpm_bench.evaluation.protocol import Protocol, get_protocol
 from xpm_bench.population import Population, load_population
 from xpm_bench.registry import make
 from xpm_bench.rollout import play_pairs
+from xpm_bench.runtime import machine_fingerprint
 from xpm_bench.seeding import child_seed
 from xpm_bench.stats import interquartile_mean
 
@@ -125,6 +126,7 @@ def evaluate_population(
             "ego": ego,
             "warnings": cost_warnings,
             "timings_s": timings,
+            "machine": machine_fingerprint(device),
         }
     )
 
@@ -253,11 +255,16 @@ def train_and_score_ego(
             row["br_prox"] = float(min(1.0, both.mean() / best[name]))
         per_partner[name] = row
     mean_return = float(team.mean())
+    # episodes redrawn within each (partner, seat) cell: the partners are fixed, not sampled
+    mean_ci = bootstrap_ci(
+        team, np.mean, n_boot=proto.n_boot, seed=proto.seed, alpha=proto.alpha, axis=1
+    )
     prox = [row["br_prox"] for row in per_partner.values() if "br_prox" in row]
     return {
         "train_env_steps": int(ledger.env_steps),
         "config": "best_response_config",
         "mean_return": mean_return,
+        "mean_return_ci": [mean_ci.low, mean_ci.high],
         "br_prox_iqm": interquartile_mean(prox) if prox else None,
         "per_partner": per_partner,
     }
