@@ -9,6 +9,8 @@ documented in ``docs/population_format.md``.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import os
 import pickle
@@ -354,3 +356,41 @@ def validate_population_dict(data: Any) -> None:
         _fail("field 'shared' must be a dict of state_dicts")
     for name, sd in shared.items():
         _check_state_dict(sd, f"shared.{name}")
+
+
+# ---------------------------------------------------------------------- content hash
+def population_content_hash(pop: Population) -> str:
+    """``sha256:<hex>`` over everything a population file holds except the ledger's
+    wall-clock time.
+
+    Two runs of the same generator job give files whose bytes differ only in the time they
+    took; this hash is equal for them, so it identifies the population itself (weights enter
+    as dtype, shape and a digest of their bytes). Compare files with it, e.g. the same sweep
+    job run by two executors.
+    """
+    data = pop.to_dict()
+    if data.get("ledger"):
+        data["ledger"] = {k: v for k, v in data["ledger"].items() if k != "wall_clock_s"}
+    text = json.dumps(_canonical(data), sort_keys=True, separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def tensor_digest(tensor: torch.Tensor) -> dict[str, Any]:
+    """dtype, shape and the SHA-256 of a tensor's bytes (plain data, for content hashes)."""
+    flat = tensor.detach().cpu().contiguous().reshape(-1)
+    raw = flat.view(torch.uint8).numpy().tobytes() if flat.numel() else b""
+    return {
+        "dtype": str(tensor.dtype),
+        "shape": list(tensor.shape),
+        "sha256": hashlib.sha256(raw).hexdigest(),
+    }
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return tensor_digest(value)
+    if isinstance(value, dict):
+        return {str(k): _canonical(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_canonical(v) for v in value]
+    return value

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from xpm_bench.cli.common import console, say
+from xpm_bench.errors import ConfigError
 from xpm_bench.evaluation.holdout import (
     build_holdout,
     cache_path,
@@ -16,6 +17,7 @@ from xpm_bench.evaluation.holdout import (
     default_cache_dir,
     recipe_for,
     recipes,
+    sequential_map,
 )
 
 app = typer.Typer(help="Build and list the holdout partner sets.", no_args_is_help=True)
@@ -36,16 +38,34 @@ def build(
     tier: Annotated[
         str, typer.Option(help="standard (reported results) or smoke (test-sized budgets)")
     ] = "standard",
+    workers: Annotated[
+        int,
+        typer.Option(
+            help="Train the self-play partners as this many parallel Ray tasks (one CPU "
+            'each; needs pip install "xpm-bench[ray]"); 1 trains them one after another'
+        ),
+    ] = 1,
 ) -> None:
     """Build (or load from the cache) the holdout set of ENV_ID and print its content hash.
 
     Trained partners (Overcooked's self-play holdout agents, about 15 minutes each on a CPU)
-    keep resumable runs in the cache: an interrupted build continues where it stopped.
+    keep resumable runs in the cache: an interrupted build continues where it stopped. The
+    set is the same whatever ``--workers``.
     """
+    if workers < 1:
+        raise ConfigError(f"--workers must be >= 1, got {workers}")
     recipe = recipe_for(env_id, tier)
     path = cache_path(env_id, recipe, cache_dir)
     cached = path.exists() and not rebuild
-    holdout = build_holdout(env_id, cache_dir=cache_dir, rebuild=rebuild, tier=tier, progress=say)
+    map_fn = sequential_map
+    if workers > 1 and not cached:
+        from xpm_bench.sweep.executors import init_ray, ray_map
+
+        init_ray(num_cpus=workers, log_to_driver=True)  # partners' progress lines show here
+        map_fn = ray_map
+    holdout = build_holdout(
+        env_id, cache_dir=cache_dir, rebuild=rebuild, tier=tier, progress=say, map_fn=map_fn
+    )
     console.print(f"[bold]{holdout.name}[/bold] v{holdout.version} for {holdout.env_id}")
     console.print(f"content hash: {holdout.content_hash}", highlight=False, soft_wrap=True)
     console.print(

@@ -6,6 +6,7 @@ import sys
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from xpm_bench import __version__
 from xpm_bench.cli import envs
@@ -14,6 +15,7 @@ from xpm_bench.cli import generate as generate_cli
 from xpm_bench.cli import holdout as holdout_cli
 from xpm_bench.cli import info as info_cli
 from xpm_bench.cli import leaderboard as leaderboard_cli
+from xpm_bench.cli import sweep as sweep_cli
 from xpm_bench.cli.common import err_console
 from xpm_bench.errors import XpmBenchError
 
@@ -27,6 +29,7 @@ app = typer.Typer(
 app.add_typer(envs.app, name="envs")
 app.add_typer(holdout_cli.app, name="holdout")
 app.add_typer(leaderboard_cli.app, name="leaderboard")
+app.add_typer(sweep_cli.app, name="sweep")
 app.command("generate")(generate_cli.generate)
 app.command("info")(info_cli.info)
 app.command("evaluate")(evaluate_cli.evaluate)
@@ -60,7 +63,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv)
     except XpmBenchError as error:
-        err_console.print(f"[red]error:[/red] {error}", highlight=False)
+        # escaped: messages may hold brackets, e.g. pip install "xpm-bench[ray]"
+        err_console.print(f"[red]error:[/red] {escape(str(error))}", highlight=False)
         sys.exit(error.exit_code)
     except KeyboardInterrupt:
         err_console.print("aborted")

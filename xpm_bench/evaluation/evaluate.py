@@ -35,6 +35,7 @@ from xpm_bench.registry import make
 from xpm_bench.rollout import play_pairs
 from xpm_bench.runtime import machine_fingerprint
 from xpm_bench.seeding import child_seed
+from xpm_bench.stats import interquartile_mean
 
 RESULT_FORMAT_VERSION = 1
 Progress = Callable[[str], None]
@@ -272,13 +273,3 @@ def train_and_score_ego(
 def _summary(samples: np.ndarray, proto: Protocol) -> dict[str, Any]:
     ci = bootstrap_ci(samples, np.mean, n_boot=proto.n_boot, seed=proto.seed, alpha=proto.alpha)
     return {"value": float(samples.mean()), "ci": [ci.low, ci.high]}
-
-
-def interquartile_mean(values: list[float]) -> float:
-    """Mean of the middle 50% (ZSC-Eval's aggregate): sorted, drop the lowest and highest
-    quarter (fractional ends weighted)."""
-    x = np.sort(np.asarray(values, dtype=float))
-    n = len(x)
-    lo, hi = 0.25 * n, 0.75 * n
-    weights = np.clip(np.minimum(np.arange(1, n + 1), hi) - np.maximum(np.arange(n), lo), 0, None)
-    return float((weights * x).sum() / weights.sum())

@@ -46,6 +46,7 @@ import torch
 from xpm_bench.agents.base import Policy
 from xpm_bench.errors import UnknownEnvError, XpmBenchError
 from xpm_bench.io import atomic_path
+from xpm_bench.population import tensor_digest
 from xpm_bench.registry import parse_id, registered_ids, spec
 
 HOLDOUT_FORMAT_VERSION = 1
@@ -91,7 +92,7 @@ class PartnerSpec:
             "group": self.group,
             "builder": self.builder,
             "params": self.params,
-            "weights": {key: _tensor_digest(t) for key, t in sorted(self.weights.items())},
+            "weights": {key: tensor_digest(t) for key, t in sorted(self.weights.items())},
         }
 
 
@@ -209,16 +210,6 @@ def _partner_from_dict(data: Any, where: str) -> PartnerSpec:
     return PartnerSpec(data["name"], data["group"], data["builder"], params, dict(weights))
 
 
-def _tensor_digest(tensor: torch.Tensor) -> dict[str, Any]:
-    flat = tensor.detach().cpu().contiguous().reshape(-1)
-    raw = flat.view(torch.uint8).numpy().tobytes() if flat.numel() else b""
-    return {
-        "dtype": str(tensor.dtype),
-        "shape": list(tensor.shape),
-        "sha256": hashlib.sha256(raw).hexdigest(),
-    }
-
-
 # ---------------------------------------------------------------- partner builders
 PartnerBuilder = Callable[[PartnerSpec, str], Policy]
 PARTNER_BUILDERS: dict[str, PartnerBuilder] = {}
@@ -265,13 +256,26 @@ register_partner_builder("overcooked-cook", _build_overcooked_cook)
 ProgressFn = Callable[[str], None]
 
 
+# ``map_fn(fn, calls)`` runs ``fn(**kwargs)`` for every kwargs dict in ``calls`` and returns
+# the results in order: one after another by default, or in parallel (e.g. as Ray tasks,
+# ``xpm_bench.sweep.executors.ray_map``). ``fn`` and the kwargs must be picklable.
+MapFn = Callable[[Callable[..., Any], Sequence[dict[str, Any]]], list[Any]]
+
+
+def sequential_map(fn: Callable[..., Any], calls: Sequence[dict[str, Any]]) -> list[Any]:
+    """The default :data:`MapFn`: the calls one after another, in this process."""
+    return [fn(**kwargs) for kwargs in calls]
+
+
 @dataclass(frozen=True)
 class BuildContext:
     """What partner groups may use while building: the cache directory (groups that train
-    partners keep their own resumable runs under it) and a progress callback."""
+    partners keep their own resumable runs under it), a progress callback and the map that
+    runs independent partner trainings (:data:`MapFn`)."""
 
     cache_dir: Path
     progress: ProgressFn = field(default=lambda message: None)
+    map_fn: MapFn = sequential_map
 
 
 PartnerGroup = Callable[[str, BuildContext], list[PartnerSpec]]
@@ -435,31 +439,20 @@ def sp_holdout_population(
     ``<cache>/<env_id>/sp-holdout-<preset>/``, so an interrupted build resumes where it stopped
     and a finished partner is never trained twice (also across recipe versions).
     """
-    from xpm_bench.generators.run import run_generation
     from xpm_bench.population import load_population
 
     preset = SP_HOLDOUT_PRESET[tier]
     directory = context.cache_dir / env_id / f"sp-holdout-{preset}"
+    seeds = sp_holdout_seeds(SP_HOLDOUT_MEMBERS[tier])
+    missing = [
+        {"env_id": env_id, "k": k, "seed": seed, "preset": preset, "directory": directory}
+        for k, seed in enumerate(seeds)
+        if not (directory / f"seed{seed}.pt").exists()
+    ]
+    context.map_fn(functools.partial(_train_sp_partner, progress=context.progress), missing)
     partners = []
-    for k, seed in enumerate(sp_holdout_seeds(SP_HOLDOUT_MEMBERS[tier])):
-        path = directory / f"seed{seed}.pt"
-        if not path.exists():
-            run_dir = directory / f"seed{seed}.run"
-            context.progress(f"holdout: training self-play partner {k} (seed {seed}, {preset})")
-            run_generation(
-                "sp",
-                env_id,
-                1,
-                seed=seed,
-                preset=preset,
-                output=path,
-                run_dir=run_dir,
-                resume=(run_dir / "checkpoint.pt").exists(),
-                progress=_LineProgress(context.progress, f"sp partner {k}"),
-                threads=1,
-                holdout_seed=True,
-            )
-        member = load_population(path).members[0]
+    for k, seed in enumerate(seeds):
+        member = load_population(directory / f"seed{seed}.pt").members[0]
         partners.append(
             PartnerSpec(
                 name=f"sp-holdout-{k}",
@@ -477,6 +470,29 @@ def sp_holdout_population(
             )
         )
     return partners
+
+
+def _train_sp_partner(
+    env_id: str, k: int, seed: int, preset: str, directory: Path, progress: ProgressFn
+) -> None:
+    """Train (or resume) self-play holdout partner ``k`` into ``directory/seed<seed>.pt``."""
+    from xpm_bench.generators.run import run_generation
+
+    run_dir = directory / f"seed{seed}.run"
+    progress(f"holdout: training self-play partner {k} (seed {seed}, {preset})")
+    run_generation(
+        "sp",
+        env_id,
+        1,
+        seed=seed,
+        preset=preset,
+        output=directory / f"seed{seed}.pt",
+        run_dir=run_dir,
+        resume=(run_dir / "checkpoint.pt").exists(),
+        progress=_LineProgress(progress, f"sp partner {k}"),
+        threads=1,
+        holdout_seed=True,
+    )
 
 
 class _LineProgress:
@@ -571,6 +587,7 @@ def build_holdout(
     rebuild: bool = False,
     tier: str = "standard",
     progress: ProgressFn | None = None,
+    map_fn: MapFn = sequential_map,
 ) -> HoldoutSet:
     """The holdout set of ``env_id`` under the current recipe of ``tier``, from the cache
     when present.
@@ -578,14 +595,15 @@ def build_holdout(
     A missing cache file is built and written atomically (temp file, then rename);
     ``rebuild`` rebuilds and overwrites it (trained partners whose own runs finished are
     reused). A cache file that fails to load or whose stored hash does not match its content
-    raises :class:`HoldoutError`.
+    raises :class:`HoldoutError`. ``map_fn`` runs independent partner trainings (in parallel
+    with a parallel map; the set is the same either way).
     """
     recipe = recipe_for(env_id, tier)
     directory = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     path = cache_path(env_id, recipe, directory)
     if path.exists() and not rebuild:
         return load_holdout(path)
-    context = BuildContext(directory, progress or (lambda message: None))
+    context = BuildContext(directory, progress or (lambda message: None), map_fn)
     holdout = recipe.build(env_id, context)
     save_holdout(holdout, path)
     return holdout

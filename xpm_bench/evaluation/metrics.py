@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from xpm_bench.stats import ConfidenceInterval, percentile_bootstrap
+
 EPISODE_AXIS = 2
 
 
@@ -295,19 +297,6 @@ def self_sabotage_rate(quit: Any) -> float:
 
 
 # -------------------------------------------------------------------- bootstrap
-@dataclass(frozen=True)
-class ConfidenceInterval:
-    """A point estimate with a percentile bootstrap interval ``[low, high]``."""
-
-    estimate: float
-    low: float
-    high: float
-    level: float
-
-    def as_dict(self) -> dict[str, float]:
-        return {"estimate": self.estimate, "low": self.low, "high": self.high, "level": self.level}
-
-
 def bootstrap_ci(
     samples: Any,
     stat: Callable[..., float],
@@ -326,24 +315,17 @@ def bootstrap_ci(
     are ignored. The interval is ``[alpha/2, 1 - alpha/2]`` percentiles; ``estimate`` is
     ``stat`` on the original arrays.
     """
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
-    if n_boot < 1:
-        raise ValueError(f"n_boot must be >= 1, got {n_boot}")
     single = not isinstance(samples, tuple)
     arrays = [as_numpy(samples)] if single else [as_numpy(s) for s in samples]
     axes = [axis] * len(arrays) if isinstance(axis, int) else list(axis)
     if len(axes) != len(arrays):
         raise ValueError(f"got {len(axes)} axes for {len(arrays)} arrays")
     moved = [np.moveaxis(a, ax, -1) if a.ndim else a for a, ax in zip(arrays, axes)]
-    rng = np.random.default_rng(seed)
-    estimate = float(stat(*arrays))
-    values = np.empty(n_boot)
-    for b in range(n_boot):
-        redrawn = [_redraw(a, rng, ax) for a, ax in zip(moved, axes)]
-        values[b] = float(stat(*redrawn))
-    low, high = np.nanpercentile(values, [100 * alpha / 2, 100 * (1 - alpha / 2)])
-    return ConfidenceInterval(estimate, float(low), float(high), 1.0 - alpha)
+
+    def redraw(rng: np.random.Generator) -> float:
+        return float(stat(*[_redraw(a, rng, ax) for a, ax in zip(moved, axes)]))
+
+    return percentile_bootstrap(float(stat(*arrays)), redraw, n_boot, seed, alpha)
 
 
 def _redraw(moved: np.ndarray, rng: np.random.Generator, axis: int) -> np.ndarray:
