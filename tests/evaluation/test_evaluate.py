@@ -14,7 +14,7 @@ from xpm_bench.evaluation.evaluate import evaluate_file, interquartile_mean, sha
 from xpm_bench.evaluation.protocol import get_protocol
 
 MLP = {"obs_shape": [115], "num_outputs": 6, "hidden": 16, "layers": 1, "gru": 0}
-TINY = dataclasses.replace(get_protocol("MPPMR-v0", "smoke"), n_boot=50, ego_env_steps=4096)
+TINY = dataclasses.replace(get_protocol("MPPMR-v0", "smoke"), n_boot=50).with_ego_steps(4096)
 
 
 def hand_built_population(path, members=2, ledger=True, obs_shape=(115,)):
@@ -87,8 +87,8 @@ def test_hand_built_population_evaluates_end_to_end(tmp_path, cache):
 
 def test_same_file_same_result(tmp_path, cache):
     path = hand_built_population(tmp_path / "pop.pt")
-    first = evaluate_file(path, protocol=dataclasses.replace(TINY, ego_env_steps=0))
-    second = evaluate_file(path, protocol=dataclasses.replace(TINY, ego_env_steps=0))
+    first = evaluate_file(path, protocol=TINY.with_ego_steps(0))
+    second = evaluate_file(path, protocol=TINY.with_ego_steps(0))
     first.pop("timings_s"), second.pop("timings_s")
     assert first == second
 
@@ -96,7 +96,7 @@ def test_same_file_same_result(tmp_path, cache):
 def test_population_without_ledger_is_scored_with_a_warning(tmp_path, cache):
     path = hand_built_population(tmp_path / "pop.pt", ledger=False)
     with pytest.warns(UserWarning, match="no sample-cost ledger"):
-        result = evaluate_file(path, protocol=dataclasses.replace(TINY, ego_env_steps=0))
+        result = evaluate_file(path, protocol=TINY.with_ego_steps(0))
     assert result["sample_cost"] is None and "no sample-cost ledger" in result["warnings"][0]
 
 

@@ -10,12 +10,12 @@ from rich.table import Table
 
 from xpm_bench.cli.common import console, say
 from xpm_bench.evaluation.holdout import (
+    all_recipes,
     build_holdout,
     cache_path,
     cached_holdouts,
     default_cache_dir,
     recipe_for,
-    recipes,
 )
 
 app = typer.Typer(help="Build and list the holdout partner sets.", no_args_is_help=True)
@@ -65,7 +65,7 @@ def list_sets(cache_dir: CacheDir = None) -> None:
     table = Table(title="holdout recipes")
     for column in ("family", "tier", "name", "version", "description"):
         table.add_column(column)
-    for recipe in recipes():
+    for recipe in all_recipes():
         table.add_row(
             recipe.family, recipe.tier, recipe.name, str(recipe.version), recipe.description
         )
