@@ -42,6 +42,18 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         shutil.rmtree(root, ignore_errors=True)
 
 
+@pytest.fixture(scope="session")
+def smoke_holdout():
+    """``smoke_holdout(env_id) -> (cache dir, set)``: the smoke-tier holdout set of ``env_id``
+    from the session cache, built at most once per test run (all xdist workers share it)."""
+    from xpm_bench.evaluation import holdout as ho
+
+    def get(env_id: str):
+        return ho.default_cache_dir(), ho.build_holdout(env_id, tier="smoke")
+
+    return get
+
+
 @pytest.fixture(autouse=True)
 def one_torch_thread():
     """Keep every test single-threaded even if an earlier one changed the setting."""

@@ -3,6 +3,8 @@ majority baseline, determinism, and the holdout set that includes them."""
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 import torch
 
@@ -142,20 +144,24 @@ def test_unknown_layouts_are_rejected():
         hp.human_dataset("bottleneck", "train")
 
 
-def test_holdout_with_proxy_round_trips_and_its_hash_is_stable(tmp_path, cramped_proxy):
+def test_holdout_with_proxy_round_trips_and_its_hash_is_stable(
+    tmp_path, cramped_proxy, smoke_holdout
+):
     env_id = "OvercookedClassic-CrampedRoom-v0"
-    built = ho.build_holdout(env_id, cache_dir=tmp_path / "a", tier="smoke")
+    cache_dir, built = smoke_holdout(env_id)
     assert built.version == 3
     proxy = built.partners[built.partner_names.index("bc-human-proxy")]
     for key in ("train_accuracy", "test_accuracy", "majority_test_accuracy", "test_nll"):
         assert proxy.params[key] == cramped_proxy.metrics[key]
-    loaded = ho.build_holdout(env_id, cache_dir=tmp_path / "a", tier="smoke")  # the cache file
+    loaded = ho.load_holdout(ho.cache_path(env_id, ho.recipe_for(env_id, "smoke"), cache_dir))
     assert loaded.content_hash == built.content_hash
     reloaded = loaded.partners[built.partner_names.index("bc-human-proxy")]
     assert all(torch.equal(reloaded.weights[k], w) for k, w in proxy.weights.items())
-    # retrained from scratch (no in-process memo) into another cache: same weights, same hash
+    # the proxy retrained from scratch (no in-process memo) into another cache: same weights,
+    # same hash (the trained sp partners are copied over: their own test is in test_holdout)
+    shutil.copytree(cache_dir / env_id / "sp-holdout-smoke", tmp_path / env_id / "sp-holdout-smoke")
     ho.trained_human_proxy.cache_clear()
-    rebuilt = ho.build_holdout(env_id, cache_dir=tmp_path / "b", tier="smoke")
+    rebuilt = ho.build_holdout(env_id, cache_dir=tmp_path, tier="smoke")
     assert rebuilt.content_hash == built.content_hash
 
     policy = dict(loaded.policies())["bc-human-proxy"]
