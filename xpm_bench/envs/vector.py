@@ -12,10 +12,12 @@ reset at each of its episodes.
 Autoreset: **same-step** (Gymnasium's ``AutoresetMode.SAME_STEP``, in
 ``metadata["autoreset_mode"]``), as the batched engine itself resets: on the step a copy's
 episode ends, ``terminations``/``truncations`` say so, the returned observation is already the
-first one of its next episode, and ``infos["final_obs"]`` (an object array, entries valid
-where ``infos["_final_obs"]``) holds the observation the episode ended on, with
-``infos["final_info"]`` (``episode_return``, ``episode_length``, ``seat``, ``partner``, each
-with its ``_``-mask) describing the finished episode. Every step's ``infos`` also has
+first one of its next episode, and ``infos["final_obs"]`` holds the observation the episode
+ended on (rows valid where ``infos["_final_obs"]``), with ``infos["final_info"]``
+(``episode_return``, ``episode_length``, ``seat``, ``partner``, each with its ``_``-mask)
+describing the finished episode. Unlike Gymnasium's own vector envs, ``final_obs`` is one dense
+array ``[B, *obs_shape]`` rather than an object array of rows (``final_obs[i]`` reads the same;
+filling an object array row by row cost as much as the env step at 1,024 copies). Every step's ``infos`` also has
 ``events`` ``[B, E]`` (the ego's event counts this step), ``seat`` and ``partner`` (of the
 episode each returned observation belongs to).
 
@@ -85,15 +87,14 @@ class VectorView(VectorEnv):
         if self._obs is None:
             raise EnvArgumentError("call reset() before step()")
         ego = self._check_actions(actions)
-        partner_seat = 1 - self.seat
-        self._joint[self._rows, self.seat] = ego
-        self._joint[self._rows, partner_seat] = self._partner_actions(partner_seat)
+        ego_index, partner_index = self._flat(self.seat), self._flat(1 - self.seat)
+        joint = self._joint.view(-1)
+        joint[ego_index] = ego
+        joint[partner_index] = self._partner_actions(partner_index)
         obs, reward, term, trunc, info = self.env.step(self._joint)
         done = term | trunc
-        infos: dict[str, Any] = {
-            "events": info["events"][self._rows, self.seat].cpu().numpy(),
-        }
-        ego_reward = reward[self._rows, self.seat].cpu().numpy()
+        infos: dict[str, Any] = {"events": self._pick(info["events"], ego_index).cpu().numpy()}
+        ego_reward = self._pick(reward, ego_index).cpu().numpy()
         if bool(done.any()):
             self._add_final(infos, done, info)
             self._start_episodes(done)
@@ -105,8 +106,17 @@ class VectorView(VectorEnv):
         self.env.close()
 
     # ------------------------------------------------------------- internals
+    def _flat(self, seat: Tensor) -> Tensor:
+        """Row indices of ``(copy, seat)`` in ``[B * 2, ...]``-flattened per-seat tensors."""
+        return self._rows * 2 + seat
+
+    def _pick(self, per_seat: Tensor, flat_index: Tensor) -> Tensor:
+        """``per_seat[b, seat[b]]`` for every copy ``b`` (``index_select`` on the flattened
+        ``[B * 2, ...]`` tensor: several times faster than two-tensor advanced indexing)."""
+        return per_seat.reshape(-1, *per_seat.shape[2:]).index_select(0, flat_index)
+
     def _ego_view(self, obs: Tensor) -> np.ndarray:
-        return obs[self._rows, self.seat].cpu().numpy()
+        return self._pick(obs, self._flat(self.seat)).cpu().numpy()
 
     def _episode_info(self) -> dict[str, np.ndarray]:
         # copies: numpy views of the state tensors would change under the caller's hands
@@ -121,8 +131,8 @@ class VectorView(VectorEnv):
         return ego.to(torch.int64)
 
     @torch.no_grad()
-    def _partner_actions(self, partner_seat: Tensor) -> Tensor:
-        partner_obs = self._obs[self._rows, partner_seat]
+    def _partner_actions(self, partner_index: Tensor) -> Tensor:
+        partner_obs = self._pick(self._obs, partner_index)
         if len(self.partners) == 1:  # the common case: no row selection
             action, self._carries[0] = self.partners[0].act(partner_obs, self._carries[0])
             return action.to(self._joint.device)
@@ -159,11 +169,9 @@ class VectorView(VectorEnv):
     def _add_final(self, infos: dict[str, Any], done: Tensor, info: dict[str, Tensor]) -> None:
         """Gymnasium's same-step keys for the copies whose episode ended this step."""
         mask = done.cpu().numpy()
-        final = info["final_obs"][self._rows, self.seat].cpu().numpy()
-        final_obs = np.full(self.num_envs, None, dtype=object)
-        for i in np.flatnonzero(mask):
-            final_obs[i] = final[i]
-        ego_return = info["episode_return"][self._rows, self.seat].cpu().numpy()
+        ego_index = self._flat(self.seat)
+        final_obs = self._pick(info["final_obs"], ego_index).cpu().numpy()
+        ego_return = self._pick(info["episode_return"], ego_index).cpu().numpy()
         final_info = {
             "episode_return": np.where(mask, ego_return, 0.0),
             "episode_length": np.where(mask, info["episode_length"].cpu().numpy(), 0),
