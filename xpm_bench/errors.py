@@ -36,3 +36,7 @@ class PopulationFileError(XpmBenchError, ValueError):
 
 class ConfigError(XpmBenchError, ValueError):
     """A bad configuration value, preset or method name."""
+
+
+class LeaderboardError(XpmBenchError, ValueError):
+    """A submission or board that is malformed, inconsistent or not accepted."""

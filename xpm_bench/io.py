@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import pickle
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -56,6 +57,31 @@ def write_json(path: str | os.PathLike, data: Any) -> None:
     atomic_write(
         path, lambda tmp: tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
     )
+
+
+@contextmanager
+def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary folder beside ``path``; on success it becomes ``path`` in one rename.
+
+    ``path`` must not exist yet (a folder is never replaced). On any exception the temporary
+    folder is removed and nothing appears at ``path``.
+    """
+    target = Path(path)
+    if target.exists():
+        raise FileExistsError(f"{target} already exists")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        yield tmp
+        for file in tmp.rglob("*"):
+            if file.is_file():
+                with open(file, "rb+") as handle:
+                    os.fsync(handle.fileno())
+        os.chmod(tmp, 0o777 & ~_current_umask())  # mkdtemp makes 0700
+        os.rename(tmp, target)  # never merges: a non-empty folder that appeared meanwhile fails
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:

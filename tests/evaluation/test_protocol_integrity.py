@@ -71,15 +71,15 @@ def test_pinned_settings_never_fall_back_on_defaults():
 
 
 def test_a_result_records_its_protocol_and_pin():
-    from xpm_bench.evaluation.evaluate import protocol_record
-
-    record = protocol_record(
+    record = pr.protocol_record(
         "OvercookedClassic-CrampedRoom-v0", pr.PROTOCOLS["Overcooked", "smoke"]
     )
     assert record["family"] == "Overcooked" and record["pinned"] is True
-    assert record["ego"]["event_shaping"] == (("potting_onion", 3.0), ("potting_tomato", 3.0))
+    assert record["ego"]["event_shaping"] == [["potting_onion", 3.0], ["potting_tomato", 3.0]]
+    rebuilt = pr.protocol_from_record(record).ego_config()
+    assert rebuilt == pr.PROTOCOLS["Overcooked", "smoke"].ego_config()
     tweaked = pr.PROTOCOLS["Overcooked", "smoke"].with_ego_steps(1000)
-    assert protocol_record("Overcooked-CrampedRoom-v0", tweaked)["pinned"] is False
+    assert pr.protocol_record("Overcooked-CrampedRoom-v0", tweaked)["pinned"] is False
 
 
 # ------------------------------------------------------------------------ recipes

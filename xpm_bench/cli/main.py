@@ -13,6 +13,7 @@ from xpm_bench.cli import evaluate as evaluate_cli
 from xpm_bench.cli import generate as generate_cli
 from xpm_bench.cli import holdout as holdout_cli
 from xpm_bench.cli import info as info_cli
+from xpm_bench.cli import leaderboard as leaderboard_cli
 from xpm_bench.cli.common import err_console
 from xpm_bench.errors import XpmBenchError
 
@@ -25,6 +26,7 @@ app = typer.Typer(
 )
 app.add_typer(envs.app, name="envs")
 app.add_typer(holdout_cli.app, name="holdout")
+app.add_typer(leaderboard_cli.app, name="leaderboard")
 app.command("generate")(generate_cli.generate)
 app.command("info")(info_cli.info)
 app.command("evaluate")(evaluate_cli.evaluate)

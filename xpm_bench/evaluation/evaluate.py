@@ -40,17 +40,13 @@ from xpm_bench.evaluation.holdout import (
     recipe_for,
 )
 from xpm_bench.evaluation.metrics import bootstrap_ci
-from xpm_bench.evaluation.protocol import (
-    Protocol,
-    get_protocol,
-    pinned_fingerprint,
-    protocol_fingerprint,
-)
+from xpm_bench.evaluation.protocol import Protocol, get_protocol, protocol_record
 from xpm_bench.generators.config import config_to_dict
 from xpm_bench.generators.harness import configure_determinism
 from xpm_bench.population import Population, load_population
-from xpm_bench.registry import check_device, env_family, make
+from xpm_bench.registry import check_device, make
 from xpm_bench.rollout import play_pairs
+from xpm_bench.runtime import machine_fingerprint
 from xpm_bench.seeding import child_seed
 
 # v2: the ego's full training settings in ``ego.config`` and the protocol, protocol and
@@ -154,6 +150,7 @@ def evaluate_population(
             "skipped": plan.skipped,
             "warnings": cost_warnings,
             "timings_s": timings,
+            "machine": machine_fingerprint(device),
         }
     )
 
@@ -212,18 +209,6 @@ def check_ego_settings(proto: Protocol, env: Any) -> None:
 
     config = proto.ego_config()
     reward_weights(env, config.reward_set, 0, config.shaping_anneal_steps, config.event_shaping)
-
-
-def protocol_record(env_id: str, proto: Protocol) -> dict[str, Any]:
-    """The protocol in full, its fingerprint and whether that is the pinned one."""
-    family = env_family(env_id)
-    fingerprint = protocol_fingerprint(family, proto)
-    return {
-        "family": family,
-        **proto.to_dict(),
-        "fingerprint": fingerprint,
-        "pinned": fingerprint == pinned_fingerprint(family, proto),
-    }
 
 
 def holdout_record(holdout: HoldoutSet, recipe: HoldoutRecipe) -> dict[str, Any]:
@@ -359,11 +344,16 @@ def train_and_score_ego(
             row["br_prox"] = float(min(1.0, both.mean() / best[name]))
         per_partner[name] = row
     mean_return = float(team.mean())
+    # episodes redrawn within each (partner, seat) cell: the partners are fixed, not sampled
+    mean_ci = bootstrap_ci(
+        team, np.mean, n_boot=proto.n_boot, seed=proto.seed, alpha=proto.alpha, axis=1
+    )
     prox = [row["br_prox"] for row in per_partner.values() if "br_prox" in row]
     return {
         "train_env_steps": int(ledger.env_steps),
         "config": config_to_dict(config),
         "mean_return": mean_return,
+        "mean_return_ci": [mean_ci.low, mean_ci.high],
         "br_prox_iqm": interquartile_mean(prox) if prox else None,
         "per_partner": per_partner,
     }

@@ -87,6 +87,32 @@ class Protocol:
         return config_from_dict(TrainConfig, dict(self.ego), strict=True)
 
 
+# Keys a result's protocol record has besides the protocol's own fields.
+RECORD_KEYS = ("family", "fingerprint", "pinned")
+
+
+def protocol_from_record(record: dict[str, Any]) -> Protocol:
+    """The :class:`Protocol` a result's ``protocol`` record (:func:`protocol_record`) holds."""
+    fields = {k: v for k, v in record.items() if k not in RECORD_KEYS}
+    return Protocol(**fields)
+
+
+def protocol_record(env_id: str, protocol: Protocol) -> dict[str, Any]:
+    """What a result records about its protocol: every field (as JSON data), the family,
+    the fingerprint and whether it is the one pinned for the protocol's version."""
+    import json
+
+    family = env_family(env_id)
+    fingerprint = protocol_fingerprint(family, protocol)
+    record = {
+        "family": family,
+        **protocol.to_dict(),
+        "fingerprint": fingerprint,
+        "pinned": fingerprint == pinned_fingerprint(family, protocol),
+    }
+    return json.loads(json.dumps(record))
+
+
 def protocol_fingerprint(family: str, protocol: Protocol) -> str:
     """``sha256:<hex>`` of the family and every field of ``protocol``."""
     return sha256_json({"family": family, **protocol.to_dict()})
