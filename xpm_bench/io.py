@@ -110,9 +110,10 @@ def safe_torch_load(
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as failure:
-        # torch's weights-only unpickler names a disallowed class "Unsupported global"; any
-        # other unpickling failure means bytes that are not a (plain-data) torch file
-        if "Unsupported global" in str(failure):
+        # torch's weights-only unpickler names the disallowed class it met (a GLOBAL: "Unsupported
+        # global", "unsupported GLOBAL posix.system"); any other unpickling failure ("Unsupported
+        # operand") means bytes that are not a plain-data torch file
+        if "global" in str(failure).lower():
             raise error(
                 f"{what} {str(path)!r} refused: it contains objects other than plain data "
                 f"(tensors, numbers, strings, lists, dicts), which could run code on load"
