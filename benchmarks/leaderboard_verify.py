@@ -40,15 +40,14 @@ def measure(spec: dict) -> dict:
     """Worker body: time one ``kind`` of work over every entry under ``spec["target"]``."""
     set_torch_threads(spec["threads"])
     from xpm_bench.evaluation.evaluate import evaluate_file
-    from xpm_bench.evaluation.protocol import Protocol
     from xpm_bench.leaderboard.board import find_entries
-    from xpm_bench.leaderboard.verify import verify_entries
+    from xpm_bench.leaderboard.verify import recorded_protocol, verify_entries
 
     entries = find_entries(spec["target"])
     start = time.perf_counter()
     if spec["kind"] == "evaluate":
         for entry in entries:
-            evaluate_file(entry.population_path(fetch=True), Protocol(**entry.result["protocol"]))
+            evaluate_file(entry.population_path(fetch=True), recorded_protocol(entry.result))
         ok = True
     else:
         reports = verify_entries(entries, quick=spec["kind"] == "quick")

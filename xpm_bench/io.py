@@ -1,15 +1,22 @@
-"""Atomic file writes: a reader never sees a half-written file, and a crash never leaves one."""
+"""File helpers: atomic writes (a reader never sees a half-written file, and a crash never
+leaves one) and safe torch loading (a file is read as plain data only, never run as code)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import pickle
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import torch
+
+from xpm_bench.errors import PopulationFileError, XpmBenchError
 
 
 @contextmanager
@@ -75,3 +82,62 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
+    """``torch.save`` to ``path`` atomically (see :func:`atomic_path`)."""
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def safe_torch_load(
+    path: str | os.PathLike,
+    what: str = "population file",
+    error: type[XpmBenchError] = PopulationFileError,
+) -> Any:
+    """``torch.load(weights_only=True)`` with every failure turned into one clear message.
+
+    ``what`` names the file in messages ("population file", "checkpoint", ...) and ``error``
+    is the :class:`~xpm_bench.errors.XpmBenchError` subclass raised.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise error(f"{what} {str(path)!r} does not exist")
+    if not path.is_file():
+        raise error(f"{what} {str(path)!r} is not a file")
+    if path.stat().st_size == 0:
+        raise error(f"{what} {str(path)!r} is empty")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as failure:
+        # torch's weights-only unpickler names the disallowed class it met (a GLOBAL: "Unsupported
+        # global", "unsupported GLOBAL posix.system"); any other unpickling failure ("Unsupported
+        # operand") means bytes that are not a plain-data torch file
+        if "global" in str(failure).lower():
+            raise error(
+                f"{what} {str(path)!r} refused: it contains objects other than plain data "
+                f"(tensors, numbers, strings, lists, dicts), which could run code on load"
+            ) from None
+        raise error(f"{what} {str(path)!r} is not a torch file (unreadable data)") from None
+    except Exception as failure:  # noqa: BLE001  any other failure inside torch.load: damaged file
+        text = str(failure).strip()
+        reason = text.splitlines()[0] if text else type(failure).__name__
+        raise error(f"{what} {str(path)!r} is truncated or corrupt ({reason})") from None
+
+
+def sha256_json(data: Any) -> str:
+    """``sha256:<hex>`` of the canonical JSON of ``data`` (sorted keys, no spaces, no NaN):
+    the fingerprint of plain settings (protocols, holdout recipes) and holdout contents."""
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def tensor_digest(tensor: torch.Tensor) -> dict[str, Any]:
+    """dtype, shape and the SHA-256 of a tensor's bytes (plain data, for content hashes)."""
+    flat = tensor.detach().cpu().contiguous().reshape(-1)
+    raw = flat.view(torch.uint8).numpy().tobytes() if flat.numel() else b""
+    return {
+        "dtype": str(tensor.dtype),
+        "shape": list(tensor.shape),
+        "sha256": hashlib.sha256(raw).hexdigest(),
+    }

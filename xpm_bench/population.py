@@ -13,7 +13,6 @@ import hashlib
 import json
 import math
 import os
-import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ import torch
 
 from xpm_bench.agents.networks import NetPolicy, build_network
 from xpm_bench.errors import PopulationFileError
-from xpm_bench.io import atomic_path
+from xpm_bench.io import atomic_torch_save, safe_torch_load, tensor_digest
 from xpm_bench.registry import ID_PATTERN
 
 FORMAT_NAME = "xpm-bench-population"
@@ -151,38 +150,6 @@ def save_population(pop: Population, path: str | os.PathLike) -> Path:
     path = Path(path)
     atomic_torch_save(data, path)
     return path
-
-
-def atomic_torch_save(obj: Any, path: Path) -> None:
-    """``torch.save`` to ``path`` atomically (see :func:`xpm_bench.io.atomic_path`)."""
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
-
-
-def safe_torch_load(path: str | os.PathLike, what: str = "population file") -> Any:
-    """``torch.load(weights_only=True)`` with every failure turned into one clear message."""
-    path = Path(path)
-    if not path.exists():
-        raise PopulationFileError(f"{what} {str(path)!r} does not exist")
-    if not path.is_file():
-        raise PopulationFileError(f"{what} {str(path)!r} is not a file")
-    if path.stat().st_size == 0:
-        raise PopulationFileError(f"{what} {str(path)!r} is empty")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else "unreadable"
-        if "weights_only" in str(error) or "Unsupported global" in str(error):
-            raise PopulationFileError(
-                f"{what} {str(path)!r} refused: it contains objects other than plain data "
-                f"(tensors, numbers, strings, lists, dicts), which could run code on load"
-            ) from None
-        raise PopulationFileError(f"{what} {str(path)!r} is not a torch file ({reason})") from None
-    except Exception as error:  # noqa: BLE001  any other failure inside torch.load: damaged file
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise PopulationFileError(
-            f"{what} {str(path)!r} is truncated or corrupt ({reason})"
-        ) from None
 
 
 def load_population(path: str | os.PathLike) -> Population:
@@ -373,17 +340,6 @@ def population_content_hash(pop: Population) -> str:
         data["ledger"] = {k: v for k, v in data["ledger"].items() if k != "wall_clock_s"}
     text = json.dumps(_canonical(data), sort_keys=True, separators=(",", ":"))
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
-
-
-def tensor_digest(tensor: torch.Tensor) -> dict[str, Any]:
-    """dtype, shape and the SHA-256 of a tensor's bytes (plain data, for content hashes)."""
-    flat = tensor.detach().cpu().contiguous().reshape(-1)
-    raw = flat.view(torch.uint8).numpy().tobytes() if flat.numel() else b""
-    return {
-        "dtype": str(tensor.dtype),
-        "shape": list(tensor.shape),
-        "sha256": hashlib.sha256(raw).hexdigest(),
-    }
 
 
 def _canonical(value: Any) -> Any:

@@ -4,6 +4,12 @@ Ids follow Gymnasium's grammar ``Family[-Variant]-vN``: ``MPPMR-v0``,
 ``Overcooked-CrampedRoom-v0``. Anything that changes numbers (dynamics, observation, reward,
 horizon) gets a new version and old ids stay registered, so stored results always name the
 exact environment they came from.
+
+An env's *family* (:func:`env_family`) groups the ids of one game: evaluation protocols,
+generator presets and holdout recipes are chosen by family. It is the id's first part unless
+the registration names another (both Overcooked cooking rules, ``Overcooked-*`` and
+``OvercookedClassic-*``, are family ``Overcooked``). The *variant* (:func:`env_variant`) is
+the middle part, e.g. the layout of ``Overcooked-CrampedRoom-v0``.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from xpm_bench.errors import EnvArgumentError, UnknownEnvError
+from xpm_bench.errors import ConfigError, EnvArgumentError, UnknownEnvError
 
 ID_PATTERN = re.compile(
     r"^(?P<name>[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z][A-Za-z0-9]*)?)-v(?P<version>\d+)$"
@@ -35,12 +41,14 @@ class EnvSpec:
         entry_point: ``"module:Class"`` or a callable returning a batched env.
         kwargs: default keyword arguments, overridable in ``make``.
         description: one line for listings.
+        family: the game family (see the module docstring); empty means the id's first part.
     """
 
     id: str
     entry_point: str | Callable[..., Any]
     kwargs: dict[str, Any] = field(default_factory=dict)
     description: str = ""
+    family: str = ""
 
     @property
     def name(self) -> str:
@@ -82,18 +90,46 @@ def parse_id(env_id: str) -> tuple[str, int]:
     return match["name"], int(match["version"])
 
 
+def env_family(env_id: str) -> str:
+    """The family of ``env_id``: its registration's ``family``, else the id's first part
+    (also for ids that are well formed but not registered). ``"MPPMR"`` for ``MPPMR-v0``,
+    ``"Overcooked"`` for ``OvercookedClassic-CrampedRoom-v0``."""
+    name, _ = parse_id(env_id)
+    _ensure_registered()
+    registered = registry.get(env_id)
+    if registered is not None and registered.family:
+        return registered.family
+    return name.partition("-")[0]
+
+
+def env_variant(env_id: str) -> str | None:
+    """The middle part of ``env_id`` (``"CrampedRoom"`` for ``Overcooked-CrampedRoom-v0``),
+    or ``None`` for a ``Family-vN`` id."""
+    name, _ = parse_id(env_id)
+    return name.partition("-")[2] or None
+
+
 def register(
     id: str,
     entry_point: str | Callable[..., Any],
     kwargs: dict[str, Any] | None = None,
     description: str = "",
+    family: str = "",
 ) -> EnvSpec:
-    """Register an environment under a versioned id. Re-registering an id is an error."""
+    """Register an environment under a versioned id. Re-registering an id is an error.
+
+    ``family`` groups this id with other ids of the same game (see the module docstring);
+    by default it is the id's first part.
+    """
     parse_id(id)
     if id in registry:
         raise ValueError(f"environment id {id!r} is already registered")
     env_spec = EnvSpec(
-        id=id, entry_point=entry_point, kwargs=dict(kwargs or {}), description=description
+        id=id,
+        entry_point=entry_point,
+        kwargs=dict(kwargs or {}),
+        description=description,
+        family=family,
     )
     registry[id] = env_spec
     return env_spec
@@ -144,6 +180,26 @@ def make(env_id: str, num_envs: int = 1, device: str = "cpu", **kwargs: Any) -> 
     env.env_id = env_id
     env.env_kwargs = merged
     return env
+
+
+def check_device(device: Any) -> None:
+    """Raise :class:`~xpm_bench.errors.ConfigError` unless ``device`` is ``cpu`` or a CUDA
+    device (``cuda``, ``cuda:N``) that this machine has: commands check it before any work."""
+    text = str(device)
+    if text == "cpu":
+        return
+    match = re.fullmatch(r"cuda(?::(\d+))?", text)
+    if match is None:
+        raise ConfigError(f"unknown device {text!r}; accepted: cpu, cuda, cuda:N")
+    import torch
+
+    if not torch.cuda.is_available():
+        raise ConfigError(f"device {text!r}: CUDA is not available here; use cpu")
+    index = int(match[1] or 0)
+    if index >= torch.cuda.device_count():
+        raise ConfigError(
+            f"device {text!r}: this machine has {torch.cuda.device_count()} CUDA device(s)"
+        )
 
 
 def _ensure_registered() -> None:

@@ -3,7 +3,7 @@
 The reference runs under the classic (2019) rule, emulated on the 1.1.0 MDP: a pot starts
 cooking on the step its third onion lands (cook tick 1 after that step), the tick keeps
 counting until the soup is taken, and an empty-handed interaction with a pot does nothing
-(REFERENCES.md section 4). Observations are the reference's lossless encoding, transposed
+(docs/references.md, section 4). Observations are the reference's lossless encoding, transposed
 channels-first, exactly what the cooks are specified to read.
 """
 

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import xpm_bench
+from xpm_bench.envs import OVERCOOKED_LAYOUTS
 from xpm_bench.envs import reference as ref
 from xpm_bench.envs.backends import ENGINES
 from xpm_bench.envs.overcooked import _ref
@@ -31,13 +32,7 @@ from xpm_bench.envs.overcooked.layout import (
 )
 from xpm_bench.envs.overcooked.parity import lockstep
 
-CLASSIC_LAYOUTS = [
-    "cramped_room",
-    "asymmetric_advantages",
-    "coordination_ring",
-    "forced_coordination",
-    "counter_circuit_o_1order",
-]
+CLASSIC_LAYOUTS = list(OVERCOOKED_LAYOUTS.values())
 OTHER_LAYOUTS = [name for name in layout_names() if name not in CLASSIC_LAYOUTS]
 
 

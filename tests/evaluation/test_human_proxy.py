@@ -3,9 +3,12 @@ majority baseline, determinism, and the holdout set that includes them."""
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 import torch
 
+from xpm_bench.envs import OVERCOOKED_LAYOUTS
 from xpm_bench.envs.reference import load_human_data, parse_state_string
 from xpm_bench.errors import EnvArgumentError
 from xpm_bench.evaluation import holdout as ho
@@ -84,10 +87,13 @@ def test_action_history_follows_each_trial(cramped_rows):
         assert past[2 * i + seat].tolist() == expected
 
 
+BC_SETTINGS = dict(ho.RECIPES[("Overcooked", "smoke")].groups[1].params)
+
+
 @pytest.fixture(scope="module")
 def cramped_proxy():
     # the holdout recipe's memoised training: the holdout test below then reuses it
-    return hp._memoised_proxy("cramped_room", hp.PROXY_SEED, hp.DEFAULT_EPOCHS)
+    return ho.trained_human_proxy("cramped_room", **BC_SETTINGS)
 
 
 def check_beats_majority(metrics: dict) -> None:
@@ -111,7 +117,7 @@ def test_proxy_beats_the_majority_baseline_on_the_test_split(cramped_proxy):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("layout", list(ho.CLASSIC_OVERCOOKED_LAYOUTS.values())[1:])
+@pytest.mark.parametrize("layout", list(OVERCOOKED_LAYOUTS.values())[1:])
 def test_every_layouts_proxy_beats_the_majority_baseline(layout):
     metrics = hp.train_human_proxy(layout).metrics
     print(hp.format_metrics(layout, metrics))
@@ -136,24 +142,26 @@ def test_training_is_deterministic_given_the_seed(cramped_train):
 def test_unknown_layouts_are_rejected():
     with pytest.raises(EnvArgumentError, match="no human data"):
         hp.human_dataset("bottleneck", "train")
-    with pytest.raises(EnvArgumentError, match="classic layouts"):
-        hp.human_proxy_spec("Overcooked-Bottleneck-v0")
 
 
-def test_holdout_with_proxy_round_trips_and_its_hash_is_stable(tmp_path, cramped_proxy):
+def test_holdout_with_proxy_round_trips_and_its_hash_is_stable(
+    tmp_path, cramped_proxy, smoke_holdout
+):
     env_id = "OvercookedClassic-CrampedRoom-v0"
-    built = ho.build_holdout(env_id, cache_dir=tmp_path / "a", tier="smoke")
+    cache_dir, built = smoke_holdout(env_id)
     assert built.version == 3
     proxy = built.partners[built.partner_names.index("bc-human-proxy")]
     for key in ("train_accuracy", "test_accuracy", "majority_test_accuracy", "test_nll"):
         assert proxy.params[key] == cramped_proxy.metrics[key]
-    loaded = ho.build_holdout(env_id, cache_dir=tmp_path / "a", tier="smoke")  # the cache file
+    loaded = ho.load_holdout(ho.cache_path(env_id, ho.recipe_for(env_id, "smoke"), cache_dir))
     assert loaded.content_hash == built.content_hash
     reloaded = loaded.partners[built.partner_names.index("bc-human-proxy")]
     assert all(torch.equal(reloaded.weights[k], w) for k, w in proxy.weights.items())
-    # retrained from scratch (no in-process memo) into another cache: same weights, same hash
-    hp._memoised_proxy.cache_clear()
-    rebuilt = ho.build_holdout(env_id, cache_dir=tmp_path / "b", tier="smoke")
+    # the proxy retrained from scratch (no in-process memo) into another cache: same weights,
+    # same hash (the trained sp partners are copied over: their own test is in test_holdout)
+    shutil.copytree(cache_dir / env_id / "sp-holdout-smoke", tmp_path / env_id / "sp-holdout-smoke")
+    ho.trained_human_proxy.cache_clear()
+    rebuilt = ho.build_holdout(env_id, cache_dir=tmp_path, tier="smoke")
     assert rebuilt.content_hash == built.content_hash
 
     policy = dict(loaded.policies())["bc-human-proxy"]
@@ -171,10 +179,10 @@ def test_holdout_with_proxy_round_trips_and_its_hash_is_stable(tmp_path, cramped
     assert torch.equal(carry2[:, 1], sampled)
 
 
-def test_human_proxies_join_both_overcooked_families():
-    for family in ("Overcooked", "OvercookedClassic"):
+def test_human_proxies_join_both_overcooked_rules():
+    for env_id in ("Overcooked-CrampedRoom-v0", "OvercookedClassic-CounterCircuit-v0"):
         for tier in ho.TIERS:
-            recipe = ho.RECIPES[(family, tier)]
+            recipe = ho.recipe_for(env_id, tier)
             assert recipe.version == 3
-            assert ho.overcooked_bc_human_proxies in recipe.groups
+            assert ho.overcooked_bc_human_proxies in [group.build for group in recipe.groups]
     assert ho.RECIPES[("MPPMR", "standard")].version == 2

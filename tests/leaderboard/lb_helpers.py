@@ -6,18 +6,20 @@ import copy
 import json
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
 
-from xpm_bench.evaluation.protocol import Protocol
+from xpm_bench.evaluation.protocol import PROTOCOLS
 from xpm_bench.leaderboard.board import SUBMISSION_FILE
 from xpm_bench.leaderboard.submit import SubmitOptions
 
 # Registered for these tests only (in-process): small enough that an evaluation with an ego
 # takes a few seconds, large enough that every metric and the ego section are real.
-TINY = Protocol("tiny", 1, episodes=4, n_boot=50, ego_env_steps=2048)
+TINY = replace(
+    PROTOCOLS["MPPMR", "smoke"], name="tiny", version=1, episodes=4, n_boot=50
+).with_ego_steps(2048)
 GENERATION = "python -c 'tests/leaderboard/conftest.py: random_population(path, seed)'"
 OPTIONS = SubmitOptions(description="untrained MLPs", generation_command=GENERATION)
 

@@ -4,10 +4,11 @@ import pytest
 import torch
 
 from xpm_bench.agents.scripted import mppmr_convention_agents
+from xpm_bench.evaluation.protocol import get_protocol
 from xpm_bench.generators import sp
 from xpm_bench.registry import make
 from xpm_bench.rl.ledger import Ledger
-from xpm_bench.rl.trainer import best_response_config, train_best_response
+from xpm_bench.rl.trainer import train_best_response
 from xpm_bench.rollout import play_pairs
 
 
@@ -26,7 +27,7 @@ def test_best_response_to_a_scripted_convention_reaches_return_one():
     env = make("MPPMR-v0")
     partner = mppmr_convention_agents(env)[(2, 1)]
     ledger = Ledger()
-    cfg = best_response_config("MPPMR-v0")
+    cfg = get_protocol("MPPMR-v0", "default").ego_config()
     policy, learner = train_best_response("MPPMR-v0", [partner], cfg, seed=1, ledger=ledger)
     both_seats = [(policy, partner), (partner, policy)]
     result = play_pairs("MPPMR-v0", both_seats, episodes=100, seed=7)

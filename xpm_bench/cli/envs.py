@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from xpm_bench.cli.common import console
-from xpm_bench.registry import make, registered_ids, spec
+from xpm_bench.registry import env_family, make, registered_ids, spec
 
 app = typer.Typer(
     help="List, inspect and roll out the registered environments.", no_args_is_help=True
@@ -66,7 +66,7 @@ def rollout(
 ) -> None:
     """Roll out scripted agents (MPPMR conventions, cross-play table) or random agents."""
     env = make(env_id, num_envs=num_envs)
-    if env_id.startswith("MPPMR"):
+    if env_family(env_id) == "MPPMR":
         _convention_table(env_id)
     _random_rollout(env, steps, seed)
 

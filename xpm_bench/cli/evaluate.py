@@ -18,18 +18,31 @@ def evaluate(
     ] = "default",
     out: Annotated[Path | None, typer.Option(help="Write the JSON result here")] = None,
     plots: Annotated[Path | None, typer.Option(help="Write PNG figures into this folder")] = None,
-    device: Annotated[str, typer.Option(help="cpu or cuda")] = "cpu",
-    threads: Annotated[int, typer.Option(help="torch CPU threads")] = 1,
+    device: Annotated[str, typer.Option(help="cpu, cuda or cuda:N")] = "cpu",
+    threads: Annotated[
+        int, typer.Option(help="torch CPU threads (fixed, so results are reproducible)")
+    ] = 1,
+    skip_holdout: Annotated[
+        bool,
+        typer.Option(
+            help="Score only what needs no holdout set (no ego); the result lists what was "
+            "skipped. For envs without a holdout recipe, e.g. custom layouts"
+        ),
+    ] = False,
 ) -> None:
     """Score a population: cross-play matrix, diversity metrics, sample cost, ego vs holdouts."""
-    import torch
-
-    torch.set_num_threads(threads)
     from xpm_bench.evaluation.evaluate import evaluate_file
     from xpm_bench.evaluation.report import print_report, write_plots
     from xpm_bench.io import write_json
 
-    result = evaluate_file(population, protocol=protocol, device=device, progress=say)
+    result = evaluate_file(
+        population,
+        protocol=protocol,
+        device=device,
+        progress=say,
+        skip_holdout=skip_holdout,
+        threads=threads,
+    )
     if out is not None:
         write_json(out, result)
     print_report(result, console)

@@ -106,10 +106,9 @@ def generate(
     quiet: Annotated[bool, typer.Option(help="No progress display")] = False,
 ) -> None:
     """Train a population and write it to OUTPUT (atomically, only when complete)."""
-    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
-        from xpm_bench.errors import ConfigError
+    from xpm_bench.registry import check_device
 
-        raise ConfigError(f"unknown device {device!r}; accepted: cpu, cuda, cuda:N")
+    check_device(device)
     run_dir = run_dir if run_dir is not None else output.with_name(output.name + ".run")
     progress = None if quiet else RichProgress(f"{method} {env}")
     pop = run_generation(

@@ -11,12 +11,12 @@ from rich.table import Table
 from xpm_bench.cli.common import console, say
 from xpm_bench.errors import ConfigError
 from xpm_bench.evaluation.holdout import (
+    all_recipes,
     build_holdout,
     cache_path,
     cached_holdouts,
     default_cache_dir,
     recipe_for,
-    recipes,
     sequential_map,
 )
 
@@ -85,7 +85,7 @@ def list_sets(cache_dir: CacheDir = None) -> None:
     table = Table(title="holdout recipes")
     for column in ("family", "tier", "name", "version", "description"):
         table.add_column(column)
-    for recipe in recipes():
+    for recipe in all_recipes():
         table.add_row(
             recipe.family, recipe.tier, recipe.name, str(recipe.version), recipe.description
         )

@@ -9,24 +9,31 @@ register(
     description="Multi-Path Point-Mass Rendezvous: 4 landmarks x 2 lanes, horizon 16",
 )
 
-# Overcooked: one id per (rule, classic layout), plus generic ids taking layout=<name>.
-_OVERCOOKED_RULES = {
-    "Overcooked": "overcooked-ai 1.1.0 rule (cook on interact)",
-    "OvercookedClassic": "2019 rule (full pots cook by themselves)",
-}
-_OVERCOOKED_LAYOUTS = {
+# The five classic Overcooked layouts (HiPT's and most ZSC work's) by id variant -> the shipped
+# layout name. The one table of them: the named ids below, their entry points
+# (``envs/overcooked/ids.py``), the holdout recipes and the human proxies all read it.
+OVERCOOKED_LAYOUTS = {
     "CrampedRoom": "cramped_room",
     "AsymmetricAdvantages": "asymmetric_advantages",
     "CoordinationRing": "coordination_ring",
     "ForcedCoordination": "forced_coordination",
     "CounterCircuit": "counter_circuit_o_1order",
 }
-for _family, _rule in _OVERCOOKED_RULES.items():
-    for _variant, _layout in _OVERCOOKED_LAYOUTS.items():
+# Id prefix of each cooking rule -> description.
+OVERCOOKED_RULES = {
+    "Overcooked": "overcooked-ai 1.1.0 rule (cook on interact)",
+    "OvercookedClassic": "2019 rule (full pots cook by themselves)",
+}
+
+# One id per (rule, classic layout), plus generic ids taking layout=<name>. Both rules are one
+# family: they share protocols, generator presets and holdout recipes.
+for _family, _rule in OVERCOOKED_RULES.items():
+    for _variant, _layout in OVERCOOKED_LAYOUTS.items():
         register(
             f"{_family}-{_variant}-v0",
             entry_point=f"xpm_bench.envs.overcooked.ids:{_family}_{_variant}",
             description=f"Overcooked {_layout}, {_rule}, horizon 400",
+            family="Overcooked",
         )
     _cls = "OvercookedClassicEnv" if _family == "OvercookedClassic" else "OvercookedEnv"
     register(
@@ -34,4 +41,5 @@ for _family, _rule in _OVERCOOKED_RULES.items():
         entry_point=f"xpm_bench.envs.overcooked.env:{_cls}",
         kwargs={"layout": "cramped_room"},
         description=f"Overcooked on layout=<any shipped layout> (default cramped_room), {_rule}",
+        family="Overcooked",
     )

@@ -10,7 +10,7 @@ rendezvous: team reward 1 and the episode ends. ``quit`` ends the episode at onc
 There are ``n_landmarks`` reward-distinct conventions (which landmark) and, within each,
 ``n_lanes`` reward-equivalent routes that can serve only as handshakes. With population size
 ``M <= n_landmarks`` a population can be fully incompatible in good faith; with more members,
-zero cross-play needs sabotage (REFERENCES.md section 2).
+zero cross-play needs sabotage (docs/references.md, section 2).
 
 Layout for the defaults (``A``/``B`` the two agents, digits the landmarks)::
 

@@ -117,7 +117,7 @@ class SingleAgentView(gymnasium.Env):
         if seat not in (0, 1, "random"):
             raise EnvArgumentError(f"seat must be 0, 1 or 'random', got {seat!r}")
         self.env = env
-        self.partners = _as_policy_list(partner)
+        self.partners = as_policy_list(partner)
         self.seat_choice = seat
         self.render_mode = render_mode
         self.observation_space = observation_space(env)
@@ -175,7 +175,8 @@ def to_numpy(tensor: torch.Tensor) -> np.ndarray:
     return tensor.numpy() if tensor.is_cpu else tensor.cpu().numpy()
 
 
-def _as_policy_list(partner: Any) -> list[Any]:
+def as_policy_list(partner: Any) -> list[Any]:
+    """``partner`` (a policy, a non-empty list of them, or a population) as a list of policies."""
     if hasattr(partner, "policies"):
         partner = partner.policies()
     if hasattr(partner, "act"):

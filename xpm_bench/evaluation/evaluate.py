@@ -1,19 +1,24 @@
 """Score one population file under a protocol: the engine behind ``xpm-bench evaluate``.
 
-Steps: load and check the file; play the cross-play matrix (every ordered pair, both seats,
-plus each member with an idle partner); compute the population metrics with bootstrap
-intervals; read the sample cost from the ledger; train an ego agent against the population
-and score it against the env's holdout partners in both seats. The result is a plain,
-versioned, JSON-ready dict.
+Steps: check everything that can fail before any episode is played (the file, the env fit,
+the device, the protocol's ego settings against the env, and that a holdout recipe covers
+this env); build or load the holdout set; play the cross-play matrix (every ordered pair,
+both seats, plus each member with an idle partner); compute the population metrics with
+bootstrap intervals; read the sample cost from the ledger; train an ego agent against the
+population and score it against the holdout partners in both seats. ``skip_holdout`` scores
+only what needs no holdout set (everything but the ego), and the result lists what was
+skipped. Determinism is configured as for ``generate`` (deterministic torch kernels, a fixed
+thread count), so the same file scored twice on one machine gives the same result apart from
+``timings_s``. The result is a plain, versioned, JSON-ready dict.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,31 +32,45 @@ from xpm_bench.evaluation.crossplay import (
     population_metrics,
     run_crossplay,
 )
-from xpm_bench.evaluation.holdout import HoldoutSet, build_holdout
+from xpm_bench.evaluation.holdout import (
+    HASH_COMPARISON,
+    HoldoutRecipe,
+    HoldoutSet,
+    build_holdout,
+    recipe_for,
+)
 from xpm_bench.evaluation.metrics import bootstrap_ci
-from xpm_bench.evaluation.protocol import Protocol, get_protocol
+from xpm_bench.evaluation.protocol import Protocol, get_protocol, protocol_record
+from xpm_bench.generators.config import config_to_dict
+from xpm_bench.generators.harness import configure_determinism
 from xpm_bench.population import Population, load_population
-from xpm_bench.registry import make
+from xpm_bench.registry import check_device, make
 from xpm_bench.rollout import play_pairs
 from xpm_bench.runtime import machine_fingerprint
 from xpm_bench.seeding import child_seed
 from xpm_bench.stats import interquartile_mean
 
-RESULT_FORMAT_VERSION = 1
+# v2: the ego's full training settings in ``ego.config`` and the protocol, protocol and
+# recipe fingerprints, ``skipped``.
+RESULT_FORMAT_VERSION = 2
 Progress = Callable[[str], None]
 
 
 def evaluate_file(
     path: str | Path,
-    protocol: str = "default",
+    protocol: str | Protocol = "default",
     device: str = "cpu",
     progress: Progress | None = None,
     holdout_cache: str | Path | None = None,
+    skip_holdout: bool = False,
+    threads: int | None = None,
 ) -> dict[str, Any]:
     """Evaluate the population stored at ``path``; see the module docstring."""
     digest = file_digest(path)
     population = load_population(path)
-    return evaluate_population(population, protocol, device, progress, holdout_cache, digest)
+    return evaluate_population(
+        population, protocol, device, progress, holdout_cache, digest, skip_holdout, threads
+    )
 
 
 def evaluate_population(
@@ -61,14 +80,28 @@ def evaluate_population(
     progress: Progress | None = None,
     holdout_cache: str | Path | None = None,
     population_hash: str = "",
+    skip_holdout: bool = False,
+    threads: int | None = None,
 ) -> dict[str, Any]:
-    """Evaluate an in-memory population (``population_hash`` identifies its file)."""
+    """Evaluate an in-memory population (``population_hash`` identifies its file).
+
+    ``threads``: torch CPU threads for the whole evaluation (None keeps the current setting).
+    """
     say = progress or (lambda message: None)
+    plan = check_evaluation(population, protocol, device, skip_holdout)
+    proto, env = plan.protocol, plan.env
+    configure_determinism(threads)
     env_id = population.env_id
-    env = check_population_fits_env(population)
-    proto = get_protocol(env_id, protocol) if isinstance(protocol, str) else protocol
     timings: dict[str, float] = {}
     names = [m.name for m in population.members]
+
+    holdout = None
+    if plan.holdout_tier is not None:
+        start = time.perf_counter()
+        holdout = build_holdout(
+            env_id, cache_dir=holdout_cache, tier=plan.holdout_tier, progress=say
+        )
+        timings["holdout_s"] = time.perf_counter() - start
 
     start = time.perf_counter()
     say(f"cross-play: {len(names)}x{len(names)} pairs x {proto.episodes} episodes")
@@ -86,12 +119,8 @@ def evaluate_population(
     metrics = population_metrics(crossplay, proto.tau, proto.n_boot, proto.alpha, proto.seed)
     timings["crossplay_s"] = time.perf_counter() - start
 
-    start = time.perf_counter()
-    holdout = build_holdout(env_id, cache_dir=holdout_cache, tier=proto.holdout_tier, progress=say)
-    timings["holdout_s"] = time.perf_counter() - start
-
     ego = None
-    if proto.ego_env_steps > 0:
+    if holdout is not None:
         start = time.perf_counter()
         say(f"ego: PPO best response to the population, {proto.ego_env_steps:,} env steps")
         ego = train_and_score_ego(population, proto, holdout, device, say)
@@ -111,24 +140,85 @@ def evaluate_population(
                 "member_names": names,
                 "library_version": population.library_version,
             },
-            "protocol": proto.to_dict(),
+            "protocol": protocol_record(env_id, proto),
             "evaluation_seed": evaluation_seed(proto.seed),
-            "holdout": {
-                "name": holdout.name,
-                "version": holdout.version,
-                "hash": holdout.content_hash,
-                "partners": holdout.partner_names,
-            },
+            "holdout": None if holdout is None else holdout_record(holdout, plan.recipe),
             "xp_matrix": crossplay.matrix().tolist(),
             "metrics": shape_metrics(metrics),
             "event_profiles": event_profiles(crossplay),
             "sample_cost": sample_cost,
             "ego": ego,
+            "skipped": plan.skipped,
             "warnings": cost_warnings,
             "timings_s": timings,
             "machine": machine_fingerprint(device),
         }
     )
+
+
+@dataclass(frozen=True)
+class EvaluationPlan:
+    """What :func:`check_evaluation` found.
+
+    Attributes:
+        protocol: the protocol to score under.
+        env: a one-copy env of the population's env id and keyword arguments.
+        recipe: the holdout recipe that scores the ego; None when the ego part is skipped.
+        skipped: ``{"part", "reason"}`` for every part left out.
+    """
+
+    protocol: Protocol
+    env: Any
+    recipe: HoldoutRecipe | None
+    skipped: list[dict[str, str]]
+
+    @property
+    def holdout_tier(self) -> str | None:
+        return None if self.recipe is None else self.protocol.holdout_tier
+
+
+def check_evaluation(
+    population: Population, protocol: str | Protocol, device: str, skip_holdout: bool = False
+) -> EvaluationPlan:
+    """Every check that can fail, before any episode is played or any partner trained.
+
+    The device exists; the protocol exists (and matches its pinned content); the members fit
+    the env; the ego's settings fit the trainer and the env (its shaping names real events);
+    a holdout recipe covers the env and its keyword arguments. ``skip_holdout`` turns the last
+    into a note in ``skipped`` instead of an error.
+    """
+    check_device(device)
+    env_id = population.env_id
+    proto = get_protocol(env_id, protocol) if isinstance(protocol, str) else protocol
+    env = check_population_fits_env(population)
+    skipped: list[dict[str, str]] = []
+    if proto.ego is None:
+        skipped.append({"part": "ego", "reason": f"protocol {proto.name!r} trains no ego"})
+        return EvaluationPlan(proto, env, None, skipped)
+    check_ego_settings(proto, env)
+    if skip_holdout:
+        reason = "skip_holdout was set: the ego is scored against holdout partners"
+        skipped.append({"part": "ego", "reason": reason})
+        return EvaluationPlan(proto, env, None, skipped)
+    recipe = recipe_for(env_id, proto.holdout_tier, population.env_kwargs)
+    return EvaluationPlan(proto, env, recipe, skipped)
+
+
+def check_ego_settings(proto: Protocol, env: Any) -> None:
+    """The ego's config rebuilds and its training reward can be formed on ``env``."""
+    from xpm_bench.rl.trainer import reward_weights
+
+    config = proto.ego_config()
+    reward_weights(env, config.reward_set, 0, config.shaping_anneal_steps, config.event_shaping)
+
+
+def holdout_record(holdout: HoldoutSet, recipe: HoldoutRecipe) -> dict[str, Any]:
+    """The set's summary, its recipe's fingerprint and how to compare both across machines."""
+    return {
+        **holdout.summary(),
+        "recipe_fingerprint": recipe.fingerprint(),
+        "hash_comparison": HASH_COMPARISON,
+    }
 
 
 def json_safe(value: Any) -> Any:
@@ -213,10 +303,10 @@ def train_and_score_ego(
     """Train a PPO best response to the population, then score it against each holdout
     partner in both seats."""
     from xpm_bench.rl.ledger import Ledger
-    from xpm_bench.rl.trainer import best_response_config, train_best_response
+    from xpm_bench.rl.trainer import train_best_response
 
     env_id = population.env_id
-    config = dataclasses.replace(best_response_config(env_id), env_steps=proto.ego_env_steps)
+    config = proto.ego_config()
     root = evaluation_seed(proto.seed)
     ledger = Ledger()
     ego, _ = train_best_response(
@@ -262,7 +352,7 @@ def train_and_score_ego(
     prox = [row["br_prox"] for row in per_partner.values() if "br_prox" in row]
     return {
         "train_env_steps": int(ledger.env_steps),
-        "config": "best_response_config",
+        "config": config_to_dict(config),
         "mean_return": mean_return,
         "mean_return_ci": [mean_ci.low, mean_ci.high],
         "br_prox_iqm": interquartile_mean(prox) if prox else None,

@@ -24,18 +24,20 @@ load_human_data`) have a train and a test split. For each classic layout:
   of the recorded actions and that of the train split's action frequencies (the majority
   baseline as a distribution), and on the *active* samples (the human did not stay) the
   accuracy of the most likely non-stay action against their own majority action.
-- :func:`train_human_proxy` does all of that for one layout; :func:`bc_human_proxies` is the
-  holdout partner group (one stochastic proxy per env, :class:`BCProxyPolicy`, which samples
-  from the softmax and keeps its own action history in the policy carry; trained on first
-  use, memoised in the process; the holdout cache then stores its weights so it is trained
-  only once per cache).
+- :func:`train_human_proxy` does all of that for one layout. :class:`BCProxyPolicy` is the
+  stochastic partner built from a trained net: it samples from the softmax and keeps its own
+  action history in the policy carry.
+
+This module knows nothing of holdout sets: the Overcooked holdout recipe
+(:mod:`xpm_bench.evaluation.holdout.recipes`) pins the training settings it calls
+:func:`train_human_proxy` with, and the holdout cache stores the weights, so a proxy is
+trained once per cache.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 import torch
@@ -50,8 +52,7 @@ NUM_ACTIONS = 6
 ACTION_NAMES = ("north", "south", "east", "west", "stay", "interact")
 STAY = ACTION_NAMES.index("stay")
 
-# The defaults the holdout recipe uses; changing any of them changes the trained weights and
-# so needs a new recipe version.
+# Default training settings (the holdout recipe pins its own copy of them).
 HISTORY = 4
 DEFAULT_HIDDEN = 128
 DEFAULT_LAYERS = 2
@@ -293,9 +294,16 @@ class HumanProxy:
 
 
 def train_human_proxy(
-    layout_name: str, seed: int = PROXY_SEED, epochs: int = DEFAULT_EPOCHS, **train_kwargs: Any
+    layout_name: str,
+    seed: int = PROXY_SEED,
+    epochs: int = DEFAULT_EPOCHS,
+    history: int = HISTORY,
+    **train_kwargs: Any,
 ) -> HumanProxy:
     """Train on the layout's train split and score on both splits.
+
+    ``history``: how many of the player's past actions the net sees; ``train_kwargs`` go to
+    :func:`train_bc` (``hidden``, ``layers``, ``batch_size``, ``lr``).
 
     ``metrics`` (rounded to 4 digits): ``train_samples``/``test_samples``; on all samples
     ``train_accuracy``, ``test_accuracy``, ``majority_test_accuracy`` (the majority action is
@@ -304,8 +312,8 @@ def train_human_proxy(
     predicts its most likely action other than 'stay', the baseline the most frequent such
     action of the train split (``active_majority_action``).
     """
-    train_obs, train_past, train_actions = human_samples(layout_name, "train")
-    test_obs, test_past, test_actions = human_samples(layout_name, "test")
+    train_obs, train_past, train_actions = human_samples(layout_name, "train", history)
+    test_obs, test_past, test_actions = human_samples(layout_name, "test", history)
     kwargs, state = train_bc(train_obs, train_past, train_actions, seed, epochs, **train_kwargs)
     net = rebuild_bc(kwargs, state)
     on_train = evaluate_bc(net, train_obs, train_past, train_actions, train_actions)
@@ -335,46 +343,7 @@ def train_human_proxy(
     return HumanProxy(layout_name, kwargs, state, metrics)
 
 
-# --------------------------------------------------------------- holdout partners
-@cache
-def _memoised_proxy(layout_name: str, seed: int, epochs: int) -> HumanProxy:
-    # one training per layout and process: the CLI and tests build several sets per run
-    return train_human_proxy(layout_name, seed, epochs)
-
-
-def human_proxy_spec(env_id: str, seed: int = PROXY_SEED, epochs: int = DEFAULT_EPOCHS) -> Any:
-    """The :class:`~xpm_bench.evaluation.holdout.PartnerSpec` of ``env_id``'s BC human proxy."""
-    from xpm_bench.evaluation.holdout import (
-        CLASSIC_OVERCOOKED_LAYOUTS,
-        PartnerSpec,
-        env_family,
-    )
-
-    _, variant = env_family(env_id)
-    if variant not in CLASSIC_OVERCOOKED_LAYOUTS:
-        raise EnvArgumentError(
-            f"no human data for {env_id!r}: BC human proxies exist for the classic layouts "
-            f"{', '.join(CLASSIC_OVERCOOKED_LAYOUTS)}"
-        )
-    proxy = _memoised_proxy(CLASSIC_OVERCOOKED_LAYOUTS[variant], int(seed), int(epochs))
-    params = {
-        "net_kwargs": proxy.net_kwargs,
-        "seed": int(seed),
-        "layout": proxy.layout,
-        "data": "overcooked-ai 2019 human-human trials (clean_train_trials / clean_test_trials)",
-        "train_seed": int(seed),
-        "epochs": int(epochs),
-        **proxy.metrics,
-    }
-    weights = {k: v.clone() for k, v in proxy.state_dict.items()}
-    return PartnerSpec("bc-human-proxy", "bc-human-proxy", "bc-human-proxy", params, weights)
-
-
-def bc_human_proxies(env_id: str) -> list[Any]:
-    """Holdout partner group: the BC human proxy of ``env_id``'s classic layout."""
-    return [human_proxy_spec(env_id)]
-
-
+# ------------------------------------------------------------------- the partner
 class BCProxyPolicy:
     """A stochastic :class:`~xpm_bench.agents.base.Policy` around a :class:`BCNet`: samples
     from the softmax with its own seeded generator; the carry is its own last actions
@@ -398,13 +367,6 @@ class BCProxyPolicy:
         return action.to(obs.device), carry
 
 
-def build_bc_proxy_policy(spec: Any, env_id: str) -> BCProxyPolicy:
-    """Partner builder: the proxy of a holdout partner spec."""
-    params = spec.params
-    net = rebuild_bc(params["net_kwargs"], spec.weights)
-    return BCProxyPolicy(net, seed=int(params.get("seed", 0)), name=spec.name)
-
-
 def format_metrics(layout: str, metrics: dict[str, Any]) -> str:
     """One line: test accuracy and NLL against the majority baseline, then active samples."""
     return (
@@ -419,10 +381,10 @@ def format_metrics(layout: str, metrics: dict[str, Any]) -> str:
 
 def main() -> None:  # pragma: no cover - a manual report, ``python -m``
     """Train every classic layout's proxy and print its accuracies."""
-    from xpm_bench.evaluation.holdout import CLASSIC_OVERCOOKED_LAYOUTS
+    from xpm_bench.envs import OVERCOOKED_LAYOUTS
 
     torch.set_num_threads(1)
-    for layout in CLASSIC_OVERCOOKED_LAYOUTS.values():
+    for layout in OVERCOOKED_LAYOUTS.values():
         print(format_metrics(layout, train_human_proxy(layout).metrics), flush=True)
 
 
@@ -435,12 +397,9 @@ __all__ = [
     "BCNet",
     "BCProxyPolicy",
     "HumanProxy",
-    "bc_human_proxies",
-    "build_bc_proxy_policy",
     "evaluate_bc",
     "human_action_history",
     "human_dataset",
-    "human_proxy_spec",
     "human_samples",
     "train_bc",
     "train_human_proxy",

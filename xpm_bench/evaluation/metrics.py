@@ -288,7 +288,8 @@ def quit_flags(events: Any, quit_index: int) -> np.ndarray:
 
 def self_sabotage_rate(quit: Any) -> float:
     """Fraction of XP episodes (all ordered pairs ``i != j``, all episodes) that end with a
-    quit (REFERENCES.md section 2). ``quit[M, M, N]`` bool; ``nan`` for a single member."""
+    quit (the paper's measure, see docs/references.md, section 2). ``quit[M, M, N]`` bool;
+    ``nan`` for a single member."""
     q = as_numpy(quit).astype(bool)
     m = _check_square(q, "quit")
     if m < 2:

@@ -35,11 +35,12 @@ def print_report(result: dict[str, Any], console: Console | None = None) -> None
     """Summary tables: population, metrics (with bootstrap CIs), sample cost, ego results."""
     console = console or Console()
     pop = result["population"]
+    holdout = result.get("holdout")
+    against = f"holdout {holdout['name']} {holdout['hash'][:12]}" if holdout else "no holdout"
     console.print(
         f"[bold]{pop.get('method', '?')}[/bold] population of {pop['pop_size']} on "
         f"[bold]{result['env_id']}[/bold]  (protocol {result['protocol']['name']} "
-        f"v{result['protocol']['version']}, holdout {result['holdout']['name']} "
-        f"{result['holdout']['hash'][:12]})"
+        f"v{result['protocol']['version']}, {against})"
     )
     console.print(_xp_table(result))
     metrics = Table(title="metrics (95% bootstrap CI)")
@@ -57,6 +58,8 @@ def print_report(result: dict[str, Any], console: Console | None = None) -> None
     console.print(cost)
     for warning in result.get("warnings", []):
         console.print(f"[yellow]warning:[/yellow] {warning}")
+    for part in result.get("skipped", []):
+        console.print(f"[yellow]skipped:[/yellow] {part['part']}: {part['reason']}")
     if result.get("ego"):
         console.print(_ego_table(result["ego"]))
 

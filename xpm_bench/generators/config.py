@@ -76,18 +76,28 @@ def _coerce(current: Any, value: Any, key: str) -> Any:
     raise ConfigError(f"config field {key!r} takes a {type(current).__name__}, got {value!r}")
 
 
-def config_from_dict(cls: type, data: dict[str, Any]) -> Any:
-    """Rebuild a config of class ``cls`` from :func:`config_to_dict` output."""
+def config_from_dict(cls: type, data: dict[str, Any], strict: bool = False) -> Any:
+    """Rebuild a config of class ``cls`` from :func:`config_to_dict` output.
+
+    ``strict``: every field (of nested configs too) must be given, so that pinned settings
+    (holdout recipes, evaluation protocols) never take a default that other code may change.
+    """
     defaults = cls()
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)
     if unknown:
         raise ConfigError(f"unknown config field(s): {', '.join(unknown)}")
+    missing = sorted(names - set(data))
+    if strict and missing:
+        raise ConfigError(
+            f"{cls.__name__} settings are missing field(s) {', '.join(missing)}: pinned "
+            f"settings must give every field"
+        )
     kwargs = {}
     for name, value in data.items():
         current = getattr(defaults, name)
         if dataclasses.is_dataclass(current) and isinstance(value, dict):
-            value = config_from_dict(type(current), value)
+            value = config_from_dict(type(current), value, strict)
         elif isinstance(current, tuple) and isinstance(value, list):
             value = tuple(tuple(v) if isinstance(v, list) else v for v in value)
         kwargs[name] = value

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from xpm_bench.errors import ConfigError, PopulationFileError, XpmBenchError
-from xpm_bench.population import atomic_torch_save, safe_torch_load
+from xpm_bench.io import atomic_torch_save, safe_torch_load
 from xpm_bench.registry import make
 from xpm_bench.rl.ledger import Ledger, MeteredEnv
 

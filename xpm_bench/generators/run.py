@@ -7,15 +7,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from xpm_bench import __version__
 from xpm_bench.errors import ConfigError
 from xpm_bench.generators import get_generator
 from xpm_bench.generators.config import apply_overrides, config_to_dict
 from xpm_bench.generators.harness import Harness, ProgressSink, configure_determinism
 from xpm_bench.population import Population, save_population
-from xpm_bench.registry import spec
+from xpm_bench.registry import check_device, spec
 from xpm_bench.seeding import check_training_seed
 
 
@@ -40,8 +38,12 @@ def run_generation(
     progress: ProgressSink | None = None,
     threads: int | None = None,
     holdout_seed: bool = False,
+    config: Any | None = None,
 ) -> Population:
     """Generate a population with method ``method`` and (optionally) save it to ``output``.
+
+    ``config``: a complete config object of the method, used instead of ``preset`` and
+    ``overrides`` (the holdout recipes pin their partners' configs this way).
 
     The harness counts every env step in the ledger, checkpoints into ``run_dir`` and, with
     ``resume``, continues from the checkpoint there. The output file is written atomically
@@ -51,12 +53,12 @@ def run_generation(
     """
     spec(env_id)  # unknown ids fail here, before any work
     check_training_seed(seed, holdout=holdout_seed)
-    if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"--device {device}: CUDA is not available here; use --device cpu")
+    check_device(device)
     if pop_size < 1:
         raise ConfigError(f"pop-size must be >= 1, got {pop_size}")
     module = get_generator(method).load()
-    config = build_config(method, env_id, preset, overrides)
+    if config is None:
+        config = build_config(method, env_id, preset, overrides)
     meta = {
         "method": method,
         "env_id": env_id,

@@ -11,10 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from xpm_bench.envs.overcooked.events import HIPT_SHAPING
 from xpm_bench.errors import ConfigError
 from xpm_bench.generators.config import config_to_dict
 from xpm_bench.generators.harness import Harness
 from xpm_bench.population import Member, Population
+from xpm_bench.registry import env_family
 from xpm_bench.rl.ledger import Ledger
 from xpm_bench.rl.ppo import PPOConfig
 from xpm_bench.rl.trainer import PPOTrainer, TrainConfig, make_learner
@@ -44,10 +46,10 @@ def preset(name: str, env_id: str) -> Config:
     """The named preset for ``env_id`` (``smoke``, ``default`` or ``paper``)."""
     if name not in PRESETS:
         raise ConfigError(f"unknown preset {name!r}; accepted: {', '.join(PRESETS)}")
-    family = env_id.split("-")[0]
+    family = env_family(env_id)
     if family == "MPPMR":
         return _mppmr_preset(name)
-    if family.startswith("Overcooked"):
+    if family == "Overcooked":
         return _overcooked_preset(name)
     # Any other env: generic PPO budgets.
     steps = {"smoke": 20_000, "default": 1_000_000, "paper": 10_000_000}[name]
@@ -76,14 +78,9 @@ def _mppmr_preset(name: str) -> Config:
     )
 
 
-# HiPT's shaping (REFERENCES.md section 3): +3 for placing an ingredient in a pot, annealed
-# linearly to 0 over 2.5M steps; the sparse reward is +20 per delivered soup.
-HIPT_SHAPING = (("potting_onion", 3.0), ("potting_tomato", 3.0))
-
-
 def _overcooked_preset(name: str) -> Config:
-    # HiPT's self-play settings (REFERENCES.md section 3): clip 0.05, GAE 0.98, entropy 0.01,
-    # shaping as above, 6-10M steps per agent.
+    # HiPT's self-play settings (docs/references.md): clip 0.05, GAE 0.98, entropy 0.01, its
+    # potting shaping annealed over 2.5M steps, 6-10M steps per agent.
     hipt = {"reward_set": "sparse", "event_shaping": HIPT_SHAPING}
     if name == "smoke":
         return Config(

@@ -12,7 +12,7 @@ from typing import Any
 
 from xpm_bench.errors import LeaderboardError, XpmBenchError
 from xpm_bench.evaluation.holdout import recipe_for
-from xpm_bench.evaluation.protocol import get_protocol
+from xpm_bench.evaluation.protocol import get_protocol, protocol_record
 from xpm_bench.leaderboard.board import BoardKey, Entry
 from xpm_bench.population import Population
 
@@ -52,7 +52,7 @@ def check_current_protocol(result: dict[str, Any], where: str) -> None:
     proto = result["protocol"]
     name, version = proto["name"], int(proto["version"])
     try:
-        current = get_protocol(result["env_id"], name).to_dict()
+        current = _recorded_form(result, get_protocol(result["env_id"], name))
     except XpmBenchError as error:
         raise LeaderboardError(f"{where}: {error}") from None
     if version < current["version"]:
@@ -80,6 +80,16 @@ def check_current_protocol(result: dict[str, Any], where: str) -> None:
             f"v{holdout['version']}, the current one is {recipe.name} v{recipe.version}; "
             f"re-evaluate with `xpm-bench evaluate POP --protocol {name}`"
         )
+
+
+def _recorded_form(result: dict[str, Any], protocol: Any) -> dict[str, Any]:
+    """``protocol`` as a result of ``result``'s format records it. Format 1 (before the ego's
+    settings were part of the protocol) recorded the fields without ``ego`` and the ego's
+    budget as ``ego_env_steps``; the settings were the same, so such a result still matches."""
+    if result.get("result_format_version", 1) == 1:
+        fields = {k: v for k, v in protocol.to_dict().items() if k != "ego"}
+        return {**fields, "ego_env_steps": protocol.ego_env_steps}
+    return protocol_record(result["env_id"], protocol)
 
 
 def check_board_key(result: dict[str, Any], key: BoardKey, where: str) -> None:

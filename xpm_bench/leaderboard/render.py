@@ -233,7 +233,8 @@ def fmt_cell(column: Column, result: dict[str, Any]) -> str:
 def protocol_line(result: dict[str, Any]) -> str:
     """The settings a board's numbers were computed under, in one line."""
     proto, holdout = result["protocol"], result["holdout"]
-    ego = f"ego {proto['ego_env_steps']:,} env steps" if proto.get("ego_env_steps") else "no ego"
+    steps = proto.get("ego_env_steps") or (proto.get("ego") or {}).get("env_steps")  # format 1, 2
+    ego = f"ego {steps:,} env steps" if steps else "no ego"
     return (
         f"{proto['episodes']} episodes per seat assignment, evaluation seed {proto['seed']}, "
         f"{proto.get('n_boot', '?')} bootstrap resamples, tau {proto.get('tau', '?')}, {ego}; "

@@ -35,7 +35,7 @@ from xpm_bench.errors import LeaderboardError
 
 SUBMISSION_FORMAT_VERSION = 1
 SUPPORTED_SUBMISSION_VERSIONS = (1,)
-SUPPORTED_RESULT_VERSIONS = (1,)
+SUPPORTED_RESULT_VERSIONS = (1, 2)
 
 _HASH = {"type": "string", "pattern": "^sha256:[0-9a-f]{64}$"}
 _NUMBER_OR_NULL = {"type": ["number", "null"]}

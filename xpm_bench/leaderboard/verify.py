@@ -160,12 +160,10 @@ def reevaluate(
     import torch
 
     from xpm_bench.evaluation.evaluate import evaluate_population, file_digest
-    from xpm_bench.evaluation.protocol import Protocol
 
     path = entry.population_path(fetch=True)
-    recorded = entry.result["protocol"]
     try:
-        protocol = Protocol(**recorded)
+        protocol = recorded_protocol(entry.result)
     except TypeError as error:
         raise XpmBenchError(
             f"{entry.label}: the recorded protocol has fields this xpm-bench does not know "
@@ -186,6 +184,18 @@ def reevaluate(
         )
     finally:
         torch.set_num_threads(previous)
+
+
+def recorded_protocol(result: dict[str, Any]) -> Any:
+    """The :class:`~xpm_bench.evaluation.protocol.Protocol` a result was scored under.
+
+    Format 1 results did not record the ego's settings; the quick checks match them field for
+    field with the registered protocol of that name and version, which is returned."""
+    from xpm_bench.evaluation.protocol import get_protocol, protocol_from_record
+
+    if result.get("result_format_version", 1) == 1:
+        return get_protocol(result["env_id"], result["protocol"]["name"])
+    return protocol_from_record(result["protocol"])
 
 
 def comparison_mode(reported: dict[str, Any], requested: str = "auto", device: str = "cpu") -> str:

@@ -258,36 +258,6 @@ def random_partner_reassign(
     return reassign
 
 
-def best_response_config(env_id: str) -> TrainConfig:
-    """A tested default :class:`TrainConfig` for :func:`train_best_response` on ``env_id``.
-
-    MPPMR: against a fixed partner the learner must find the partner's landmark; a quit
-    penalty (annealed) keeps early episodes long enough to get there, and a higher entropy
-    bonus keeps it from settling on the nearest landmark first (4 of 4 scripted conventions
-    reached return >= 0.99 in testing). Other envs: the self-play settings.
-    """
-    if env_id.startswith("MPPMR"):
-        return TrainConfig(
-            env_steps=200_000,
-            num_envs=128,
-            rollout_steps=16,
-            shaping_anneal_steps=100_000,
-            event_shaping=(("quit", -0.1),),
-            ppo=PPOConfig(lr=1e-3, ent_coef=0.04, epochs=4, minibatches=4),
-        )
-    if env_id.startswith("Overcooked"):
-        return TrainConfig(
-            env_steps=3_000_000,
-            num_envs=32,
-            rollout_steps=400,
-            arch="mlp",
-            reward_set="sparse",
-            event_shaping=(("potting_onion", 3.0), ("potting_tomato", 3.0)),
-            ppo=PPOConfig(lr=1e-3, clip=0.05, gae_lambda=0.98, ent_coef=0.01),
-        )
-    return TrainConfig()
-
-
 def train_best_response(
     env_id: str,
     partners: Sequence[Policy],

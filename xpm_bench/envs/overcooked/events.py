@@ -157,3 +157,9 @@ def reward_sets(layout: Layout) -> dict[str, list[float]]:
     shaped[index["soup_pickup_from_pot"]] = float(params["SOUP_PICKUP_REWARD"])
     both = [a + b for a, b in zip(sparse, shaped)]
     return {"sparse": sparse, "shaped": shaped, "sparse_shaped": both}
+
+
+# HiPT's training shaping (Loo et al. 2023; see docs/references.md): +3 for each ingredient a
+# player places in a pot, as ``(event name, weight)`` pairs for a trainer's event shaping,
+# annealed to 0 by the trainer. The sparse reward (+20 per delivered soup) stays as is.
+HIPT_SHAPING = (("potting_onion", 3.0), ("potting_tomato", 3.0))

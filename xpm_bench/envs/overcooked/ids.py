@@ -12,20 +12,12 @@ from typing import Any
 
 import torch
 
-# id variant -> shipped layout
-NAMED_LAYOUTS = {
-    "CrampedRoom": "cramped_room",
-    "AsymmetricAdvantages": "asymmetric_advantages",
-    "CoordinationRing": "coordination_ring",
-    "ForcedCoordination": "forced_coordination",
-    "CounterCircuit": "counter_circuit_o_1order",
-}
-FAMILIES = ("Overcooked", "OvercookedClassic")
+from xpm_bench.envs import OVERCOOKED_LAYOUTS, OVERCOOKED_RULES
 
 
 def named_factory(family: str, variant: str) -> Any:
     """The entry point of ``<family>-<variant>-v0``: the env class with the layout fixed."""
-    layout = NAMED_LAYOUTS[variant]
+    layout = OVERCOOKED_LAYOUTS[variant]
 
     def make_env(
         num_envs: int = 1,
@@ -47,6 +39,6 @@ def named_factory(family: str, variant: str) -> Any:
 
 def __getattr__(name: str) -> Any:
     family, _, variant = name.partition("_")
-    if family in FAMILIES and variant in NAMED_LAYOUTS:
+    if family in OVERCOOKED_RULES and variant in OVERCOOKED_LAYOUTS:
         return named_factory(family, variant)
     raise AttributeError(name)
