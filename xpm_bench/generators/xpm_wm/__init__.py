@@ -18,15 +18,17 @@ phase ends when agent 0's real SP return reaches ``sp_target`` (or at
    with), so that the latents the frozen agents were trained on stay valid::
 
        L_ft(θ) = E_{x ~ B_SP ∪ B_XP} [ L_W(θ; x) ]
-                 + kl_gamma · E_{x, t} [ KL( q_θ(z_t | h_t, o_t) ‖ q_θ⁻(z_t | h⁻_t, o_t) ) ]
+                 + kl_gamma · E_{x, t} [ KL( q_θ⁻(z_t | h⁻_t, o_t) ‖ q_θ(z_t | h_t, o_t) ) ]
 
    ``x`` is a replayed real sequence of observations, joint actions, events and
    terminations; ``L_W`` is the model's own loss (prediction losses of observation, events
    and continuation, plus DreamerV3's balanced dynamics/representation KL); ``h_t``/``h⁻_t``
    are the two models' deterministic states when each filters the same sequence ``x``; the
    KL is between their posterior distributions over every categorical latent, summed over
-   latents and averaged over batch and time. The posterior is what a frozen member's actor
-   reads (its features), so this pins the representation itself, not only the predictions.
+   latents and averaged over batch and time, with the frozen posterior first (mass-covering:
+   wherever the old model put a latent, the new one must still put mass). The posterior is
+   what a frozen member's actor reads (its features), so this pins the representation
+   itself, not only the predictions.
    ``kl_gamma = 0`` removes the regulariser (an ablation).
 2. Imagine self-play of pi_m for ``horizon`` steps from latent start states: posterior
    states of real replayed sequences, and (``xp_state_expansion``) latent states visited in
