@@ -115,3 +115,26 @@ def _arm_of(layout, cell):
     if abs(dy) >= abs(dx):
         return 0 if dy < 0 else 2
     return 1 if dx > 0 else 3
+
+
+def test_xp_copies_are_rewarded_with_the_given_weights_and_sp_copies_with_the_envs():
+    env = xpm_bench.make("MPPMR-v0", num_envs=2)
+    shaped = torch.tensor(env.reward_sets["sparse"]) + torch.tensor(
+        [0.05 if n.startswith("lane_") else 0.0 for n in env.event_names]
+    )
+    env.set_reward_weights(shaped)
+    sparse = env.reward_weight_tensor("sparse")
+    agents = mppmr_convention_agents(env)
+    xp = torch.tensor([True, False])
+    wrapped = XPStartsEnv(env, StateBank(64), xp, ~xp, 0.0, seed=0, xp_reward_weights=sparse)
+    obs, _ = wrapped.reset(seed=0)
+    lane, sp_total, xp_total = agents[(1, 1)], 0.0, 0.0
+    done = torch.zeros(2, dtype=torch.bool)
+    while not bool(done.any()):
+        obs, rew, term, trunc, _ = wrapped.step(_act(env, obs, [(lane, lane), (lane, lane)]))
+        xp_total, sp_total = xp_total + float(rew[0, 0]), sp_total + float(rew[1, 0])
+        done = term | trunc
+    assert bool(term.all())  # both met on landmark 1
+    # same moves in both copies: the SP copy is paid for both players entering the lane
+    # (team reward), the XP copy only for the rendezvous
+    assert sp_total == pytest.approx(2 * 0.05 + 1.0) and xp_total == pytest.approx(1.0)

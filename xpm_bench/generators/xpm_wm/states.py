@@ -141,6 +141,10 @@ class XPStartsEnv:
         sp_copies: ``[B]`` bool, copies whose next episode may start from a banked state.
         start_fraction: probability that a finished SP copy restarts from a banked state.
         seed: seed of the CPU generator deciding restarts and drawing states.
+        xp_reward_weights: if given, the XP copies' rewards are recomputed from their
+            events with these weights (XPM trains XP on the sparse reward: shaping in the
+            minimised XP term would pay pi_m for quitting, a shaping penalty it could avoid
+            only by failing faster).
     """
 
     def __init__(
@@ -151,6 +155,7 @@ class XPStartsEnv:
         sp_copies: Tensor,
         start_fraction: float,
         seed: int,
+        xp_reward_weights: Tensor | None = None,
     ):
         self.env = env
         self.bank = bank
@@ -159,10 +164,19 @@ class XPStartsEnv:
         self.start_fraction = float(start_fraction)
         self.generator = torch.Generator().manual_seed(int(seed))
         self.restarts = 0  # episodes started from a banked state (a diagnostic)
+        self.xp_reward_matrix = None
+        if xp_reward_weights is not None:  # [2 receivers, 2 actors, E] -> [2E, 2]
+            w = xp_reward_weights.to(env.device)
+            self.xp_reward_matrix = w.reshape(2, -1).T.contiguous()
 
     def step(self, actions: Tensor):
         obs, reward, term, trunc, info = self.env.step(actions)
         done = (term | trunc).cpu()
+        if self.xp_reward_matrix is not None and bool(self.xp_copies.any()):
+            rows = self.xp_copies.nonzero().squeeze(-1).to(reward.device)
+            events = info["events"][rows]
+            reward = reward.clone()
+            reward[rows] = events.reshape(rows.numel(), -1) @ self.xp_reward_matrix
         live_xp = (self.xp_copies & ~done).nonzero().squeeze(-1)
         if live_xp.numel():
             self.bank.add(state_rows(self.env, live_xp.to(self.env.device)))
