@@ -38,6 +38,12 @@ class XPMObjective:
     ``softmax(XP_j / softmax_temperature)``)."""
     softmax_temperature: float = 0.1
     """Temperature of the ``softmax`` selection, in units of team return."""
+    xp_gate_sp: float = 0.5
+    """The XP term is switched on once the member's running SP team return reaches this (and
+    stays on). Before, the member trains on SP alone while its XP critics learn. Without the
+    gate a fresh member minimises XP before it can play: quitting at once is the surest way to
+    zero XP, and it cannot yet tell a partner from itself, so it learns to quit in SP too
+    (measured on MPPMR: SP 0 for every member after the first). 0: XP on from the start."""
     xp_state_expansion: bool = True
     """Start a share of pi_m's SP episodes from states reachable in cross-play (visited while
     pi_m plays a frozen pi_j). The paper's replacement for CoMeDi's mixed play and its guard
