@@ -363,9 +363,9 @@ def _stream_tables(learner: Learner, stream: Tensor, per_minibatch: float) -> tu
     return weights, scale
 
 
-def _update_samples(
-    learner: Learner, batch: Batch, config: PPOConfig, generator: torch.Generator
-) -> dict[str, float]:
+def flat_samples(learner: Learner, batch: Batch, minibatches: int = 1) -> dict[str, Tensor]:
+    """A feed-forward learner's trained samples as flat ``[n, ...]`` tensors, with each
+    sample's stream weight and loss scale for minibatches of ``n // minibatches``."""
     idx = batch.mask.reshape(-1).nonzero().squeeze(-1)
     shape = batch.obs.shape[2:]
     flat = {
@@ -379,30 +379,46 @@ def _update_samples(
         "stream": batch.stream.reshape(-1)[idx],
     }
     n = idx.numel()
-    size = max(1, n // config.minibatches)
+    size = max(1, n // minibatches)
     weights, scale = _stream_tables(learner, flat["stream"], size / n)
     flat["weight"], flat["scale"] = weights[flat["stream"]], scale[flat["stream"]]
+    return flat
+
+
+def minibatch_loss(
+    learner: Learner, mb: dict[str, Tensor], config: PPOConfig
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """The learner's loss on a minibatch of :func:`flat_samples` (feed-forward actors)."""
+    logits, _ = learner.actor(mb["obs"])
+    values = learner.critic.value(joint_obs(mb["obs"], mb["partner"]), mb["stream"])
+    return ppo_loss(
+        logits,
+        values,
+        mb["actions"],
+        mb["logprobs"],
+        mb["values"],
+        mb["adv"],
+        mb["returns"],
+        config,
+        mb["weight"],
+        mb["scale"],
+        mb["stream"],
+        len(learner.streams),
+    )
+
+
+def _update_samples(
+    learner: Learner, batch: Batch, config: PPOConfig, generator: torch.Generator
+) -> dict[str, float]:
+    flat = flat_samples(learner, batch, config.minibatches)
+    n = flat["actions"].shape[0]
+    size = max(1, n // config.minibatches)
     all_stats = []
     for _ in range(config.epochs):
-        perm = torch.randperm(n, generator=generator, device="cpu").to(idx.device)
+        perm = torch.randperm(n, generator=generator, device="cpu").to(flat["actions"].device)
         for start in range(0, n - size + 1, size):
             mb = {k: v[perm[start : start + size]] for k, v in flat.items()}
-            logits, _ = learner.actor(mb["obs"])
-            values = learner.critic.value(joint_obs(mb["obs"], mb["partner"]), mb["stream"])
-            loss, stats = ppo_loss(
-                logits,
-                values,
-                mb["actions"],
-                mb["logprobs"],
-                mb["values"],
-                mb["adv"],
-                mb["returns"],
-                config,
-                mb["weight"],
-                mb["scale"],
-                mb["stream"],
-                len(learner.streams),
-            )
+            loss, stats = minibatch_loss(learner, mb, config)
             _step(learner, loss, config)
             all_stats.append(stats)
     return _mean_stats(all_stats)
