@@ -23,18 +23,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
-
 from xpm_bench.errors import ConfigError
 from xpm_bench.generators.config import config_to_dict
 from xpm_bench.generators.harness import Harness
 from xpm_bench.generators.xpm_wm.config import PRESETS, SimConfig, sim_preset
-from xpm_bench.generators.xpm_wm.objective import XPEstimates, partner_weights, seat_groups
+from xpm_bench.generators.xpm_wm.objective import XPMObjectiveState, xpm_seating
 from xpm_bench.generators.xpm_wm.states import StateBank, XPStartsEnv
 from xpm_bench.population import Member, Population
 from xpm_bench.rl.ledger import Ledger
 from xpm_bench.rl.ppo import Learner
-from xpm_bench.rl.streams import Stream
 from xpm_bench.rl.trainer import PPOTrainer
 from xpm_bench.seeding import child_seed, spawn_seeds
 
@@ -88,18 +85,18 @@ def _plain(members: list[Member]) -> list[dict[str, Any]]:
 
 
 class _MemberRun:
-    """Member m's learner, seating, wrapped env and XP estimates (one PPO run)."""
+    """Member m's learner, seating, wrapped env and objective state (one PPO run)."""
 
     def __init__(
         self, harness: Harness, env_id: str, config: SimConfig, index: int, seed: int,
         frozen: list[Member],
     ):  # fmt: skip
-        self.config, self.index = config, index
         device = harness.device
         env = harness.make_env(f"{METHOD}-{index}", env_id, config.num_envs, kind="sp")
-        self.n_partners = len(frozen)
-        seats, xp_rows, self.groups = _seating(config, self.n_partners, device)
-        self.streams_names = ["sp"] + [f"xp:{j + 1}:{s}" for j, s in self.groups]
+        seats, xp_rows, groups = xpm_seating(
+            config.num_envs, config.xp_env_fraction, len(frozen), device
+        )
+        self.objective = XPMObjectiveState(config, groups, len(frozen))
         self.env = XPStartsEnv(
             env,
             StateBank(config.xp_state_capacity),
@@ -110,90 +107,33 @@ class _MemberRun:
             xp_reward_weights=env.reward_weight_tensor("sparse"),
         )
         arch, kwargs = config.arch_spec(tuple(env.observation_shape), env.num_actions)
-        self.estimates = XPEstimates(self.n_partners)
-        self.gate_open = config.xp_gate_sp <= 0
-        self.recent_sp: list[float] = []
         self.learner = Learner(
-            arch, kwargs, config.ppo, child_seed(seed, 0), device, self._streams()
+            arch, kwargs, config.ppo, child_seed(seed, 0), device, self.objective.streams()
         )
         partners = [m.policy(device, seed=child_seed(seed, 4, j)) for j, m in enumerate(frozen)]
         self.trainer = PPOTrainer(
             self.env, self.learner, config, child_seed(seed, 1), partners=partners, seating=seats
         )
 
-    def _streams(self) -> tuple[Stream, ...]:
-        """The objective with the current partner weights (same names, same order, so each
-        stream keeps its critic head)."""
-        cfg = self.config
-        weights = partner_weights(self.estimates.values, cfg.partner_selection,
-                                  cfg.softmax_temperature)  # fmt: skip
-        scale = cfg.lambda_xp if self.gate_open else 0.0
-        xp = [Stream(name, -scale * float(weights[j]) / 2.0)
-              for name, (j, _) in zip(self.streams_names[1:], self.groups)]  # fmt: skip
-        return (Stream("sp"), *xp)
-
     def update(self) -> dict[str, Any]:
         """One rollout and PPO update, then the XP estimates and the objective's weights."""
         stats = self.trainer.update()
-        episodes = stats["episodes"]
-        pair, sparse = episodes["pair"], episodes["sparse_return"]
-        is_xp = pair[:, 0] != pair[:, 1]
-        if bool(is_xp.any()):
-            partner = pair[is_xp].max(dim=1).values - 1  # the learner is actor 0
-            self.estimates.update(partner, sparse[is_xp])
-        is_sp = ~is_xp
-        if bool(is_sp.any()):
-            self.recent_sp = (self.recent_sp + [float(sparse[is_sp].mean())])[-10:]
-        if not self.gate_open and self.recent_sp:
-            self.gate_open = sum(self.recent_sp) / len(self.recent_sp) >= self.config.xp_gate_sp
-        self.learner.streams = self._streams()
-        return {
-            "sp": float(sparse[is_sp].mean()) if bool(is_sp.any()) else float("nan"),
-            "gate": self.gate_open,
-            "xp": float(self.estimates.values.max()) if self.n_partners else float("nan"),
-            "entropy": stats.get("entropy", float("nan")),
-        }
+        out = self.objective.observe(stats["episodes"])
+        self.learner.streams = self.objective.streams()
+        return {**out, "entropy": stats.get("entropy", float("nan"))}
 
     def state_dict(self) -> dict[str, Any]:
         return {
             "trainer": self.trainer.state_dict(),
             "env": self.env.state_dict(),
-            "estimates": self.estimates.state_dict(),
-            "gate_open": self.gate_open,
-            "recent_sp": list(self.recent_sp),
+            "objective": self.objective.state_dict(),
         }
 
     def load_state_dict(self, data: dict[str, Any]) -> None:
-        self.estimates.load_state_dict(data["estimates"])
-        self.gate_open = bool(data["gate_open"])
-        self.recent_sp = list(data["recent_sp"])
-        self.learner.streams = self._streams()
+        self.objective.load_state_dict(data["objective"])
+        self.learner.streams = self.objective.streams()
         self.trainer.load_state_dict(data["trainer"])
         self.env.load_state_dict(data["env"])
-
-
-def _seating(
-    config: SimConfig, n_partners: int, device: Any
-) -> tuple[torch.Tensor, torch.Tensor, list[tuple[int, int]]]:
-    """``[B, 2]`` actor per seat (0 = the learner, j + 1 = frozen member j), the XP-copy mask
-    and the ``(partner, learner seat)`` of each XP stream."""
-    b = config.num_envs
-    seats = torch.zeros(b, 2, dtype=torch.int64)
-    xp_rows = torch.zeros(b, dtype=torch.bool)
-    if n_partners == 0:
-        return seats.to(device), xp_rows, []
-    n_xp = max(2 * n_partners, round(b * config.xp_env_fraction))
-    if n_xp >= b:
-        raise ConfigError(
-            f"num_envs={b} leaves no self-play copy beside {n_xp} cross-play copies "
-            f"({n_partners} partners x 2 seats); raise num_envs or lower xp_env_fraction"
-        )
-    groups = seat_groups(n_xp, n_partners)
-    for i, (j, seat) in enumerate(groups):
-        row = b - n_xp + i
-        seats[row, 1 - seat] = j + 1
-        xp_rows[row] = True
-    return seats.to(device), xp_rows, sorted(set(groups))
 
 
 def _train_member(
@@ -242,8 +182,8 @@ def _train_member(
         seed=int(seed),
         info={
             "final_sp_return": sum(recent) / len(recent) if recent else None,
-            "xp_estimates": [float(v) for v in run.estimates.values],
+            "xp_estimates": [float(v) for v in run.objective.estimates.values],
             "xp_state_starts": int(run.env.restarts),
-            "xp_term_on": bool(run.gate_open),
+            "xp_term_on": bool(run.objective.gate_open),
         },
     )

@@ -53,6 +53,10 @@ class XPMObjective:
     state (the rest start from the env's start state)."""
     xp_state_capacity: int = 4096
     """XP-reachable states kept per member (a ring buffer, newest replace oldest)."""
+    xp_env_fraction: float = 0.5
+    """Fraction of the (real or imagined) env copies that play cross-play, split evenly over
+    the frozen partners and both of pi_m's seats; the rest play self-play. Member 0, with no
+    partner, uses all copies for self-play."""
 
     def check_objective(self) -> None:
         """Reject values outside the accepted sets, naming the field."""
@@ -65,6 +69,8 @@ class XPMObjective:
             raise ConfigError(f"xp_start_fraction must be in [0, 1], got {self.xp_start_fraction}")
         if self.softmax_temperature <= 0:
             raise ConfigError(f"softmax_temperature must be > 0, got {self.softmax_temperature}")
+        if not 0.0 < self.xp_env_fraction < 1.0:
+            raise ConfigError(f"xp_env_fraction must be in (0, 1), got {self.xp_env_fraction}")
         if self.xp_state_capacity < 1:
             raise ConfigError(f"xp_state_capacity must be >= 1, got {self.xp_state_capacity}")
 
@@ -78,16 +84,9 @@ class SimConfig(TrainConfig, XPMObjective):
     ``XPMObjective`` fields set the objective.
     """
 
-    xp_env_fraction: float = 0.5
-    """Fraction of the env copies that play cross-play (split evenly over the frozen
-    partners, both seats); the rest play self-play. Member 0, with no partner, uses all copies
-    for self-play."""
-
     def check(self) -> None:
         """Reject invalid settings with a message naming the field."""
         self.check_objective()
-        if not 0.0 < self.xp_env_fraction < 1.0:
-            raise ConfigError(f"xp_env_fraction must be in (0, 1), got {self.xp_env_fraction}")
 
 
 @dataclass(frozen=True)
