@@ -263,10 +263,28 @@ def _check_ledger(ledger: Any) -> None:
             f"field 'ledger.env_steps' ({ledger['env_steps']}) is not the sum of "
             f"'ledger.env_steps_by_kind' ({sum(by_kind.values())})"
         )
+    _check_imagined_split(ledger)
     wall = _require(ledger, "wall_clock_s", (int, float), "ledger.")
     if not math.isfinite(wall) or wall < 0:
         _fail(f"field 'ledger.wall_clock_s' must be a finite number >= 0, got {wall}")
     _check_plain_tree(ledger, "ledger")
+
+
+def _check_imagined_split(ledger: dict) -> None:
+    # optional: ledgers written before imagined steps were split by kind lack it
+    by_kind = ledger.get("imagined_steps_by_kind")
+    if by_kind is None:
+        return
+    if not isinstance(by_kind, dict):
+        _fail("field 'ledger.imagined_steps_by_kind' must be a dict")
+    for kind, value in by_kind.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            _fail(f"field 'ledger.imagined_steps_by_kind.{kind}' must be a non-negative int")
+    if sum(by_kind.values()) != ledger["imagined_steps"]:
+        _fail(
+            f"field 'ledger.imagined_steps' ({ledger['imagined_steps']}) is not the sum of "
+            f"'ledger.imagined_steps_by_kind' ({sum(by_kind.values())})"
+        )
 
 
 def validate_population_dict(data: Any) -> None:
