@@ -106,6 +106,15 @@ class Learner:
         """A :class:`NetPolicy` sharing this learner's actor (not a copy)."""
         return NetPolicy(self.actor, deterministic=deterministic, seed=seed, device=self.device)
 
+    def reweight(self, weights: dict[str, float]) -> None:
+        """Change stream weights by name (e.g. LIPO's max-XP partner), keeping the streams and
+        their value heads; an unknown name raises ``ValueError``."""
+        known = {s.name for s in self.streams}
+        unknown = sorted(set(weights) - known)
+        if unknown:
+            raise ValueError(f"unknown stream(s) {', '.join(unknown)}; streams: {', '.join(known)}")
+        self.streams = tuple(Stream(s.name, weights.get(s.name, s.weight)) for s in self.streams)
+
     def set_lr(self, lr: float) -> None:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
