@@ -389,10 +389,24 @@ class Rollout:
     start_carries: list[Any]
     episodes: dict[str, Tensor] = field(default_factory=dict)
     names: tuple[str, ...] = ()
+    cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    """Derived data shared by every learner updating from this rollout (sparse obs)."""
 
     @property
     def num_steps(self) -> int:
         return self.obs.shape[0]
+
+    def sparse_obs(self) -> Any:
+        """Every seat stream's observation ``[T * 2B]`` (row ``t * 2B + 2b + s``) as
+        :class:`~xpm_bench.rl.sparse.SparseRows`, or None if too dense; computed once."""
+        cached = self.cache.get("sparse_obs")
+        if cached is None or cached[0] is not self.obs:  # a dataclasses.replace copy shares it
+            from xpm_bench.rl.sparse import to_sparse_rows
+
+            t_len, b = self.obs.shape[:2]
+            cached = (self.obs, to_sparse_rows(self.obs.reshape(t_len * b * 2, -1)))
+            self.cache["sparse_obs"] = cached
+        return cached[1]
 
 
 class _Buffers:
