@@ -24,12 +24,13 @@ class WMConfig:
     """Width of every MLP (encoder, decoder, heads, prior/posterior nets)."""
     layers: int = 2
     """Hidden layers of the encoder, decoder and head MLPs."""
-    joint_latents: int = 28
-    """Categoricals of the stochastic state shared by both players (the paper: 28 of 32)."""
+    joint_latents: int = 12
+    """Categoricals of the stochastic state shared by both players (the paper: 28 of 32;
+    the ``paper`` preset)."""
     player_latents: int = 2
     """Categoricals owned by each player (the paper's 4 player-specific latents of 32 are read
     here as 2 per player: 28 + 2 x 2 = 32)."""
-    classes: int = 8
+    classes: int = 16
     """Classes of every categorical latent (DreamerV3: 32; 8-32 train on a CPU)."""
     unimix: float = 0.01
     """Uniform mix into every latent categorical (DreamerV3's 1%)."""
@@ -54,15 +55,16 @@ class WMConfig:
     """The env's named weight set the scalar reward head is trained on."""
     reward_bins: int = 41
     """Two-hot bins of the scalar reward head, evenly spaced in symlog space on [-20, 20]."""
-    lr: float = 3e-4
-    """Adam learning rate."""
+    lr: float = 2e-3
+    """Adam learning rate (measured on MPPMR, 1,000 updates: 12 + 2 x 2 latents of 16 classes
+    at 2e-3 decode imagined observations better than 28 + 2 x 2 of 8 or 32 at 1e-3)."""
     adam_eps: float = 1e-8
     """Adam epsilon."""
     grad_clip: float = 100.0
     """Global gradient-norm clip."""
     batch_size: int = 16
     """Sequences per update."""
-    seq_len: int = 32
+    seq_len: int = 16
     """Steps per training sequence."""
     rare_boost: float = 4.0
     """Replay sampling weight of a sequence holding a rare event, relative to 1 for others."""
@@ -102,7 +104,7 @@ PRESETS: dict[str, WMConfig] = {
     "smoke": WMConfig(deter=64, hidden=64, joint_latents=6, player_latents=1, classes=8),
     "default": WMConfig(),
     # DreamerV3-S widths with the paper's 28 + 4 latent layout of 32 x 32 classes
-    "paper": WMConfig(deter=512, hidden=512, classes=32, lr=1e-4, seq_len=64),
+    "paper": WMConfig(deter=512, hidden=512, joint_latents=28, classes=32, lr=1e-4, seq_len=64),
 }
 
 

@@ -72,10 +72,12 @@ class WorldModel(nn.Module):
             if cfg.reward_head == "scalar"
             else None
         )
-        # inverse dynamics: the partner's last action from (previous state, own last action,
-        # new observation); members use it at execution, where the partner's action is unseen
+        # inverse dynamics: the partner's last action from (previous observation, own last
+        # action, new observation), both as encoder embeddings; members use it at execution,
+        # where the partner's action is unseen. Observations, not latents: a member's guess
+        # then does not depend on how well its filter tracks the state.
         self.partner_head = zero_output(
-            mlp(feat + self.num_actions + cfg.hidden, cfg.hidden, cfg.layers, self.num_actions)
+            mlp(2 * cfg.hidden + self.num_actions, cfg.hidden, cfg.layers, self.num_actions)
         )
 
     # ------------------------------------------------------------ building
@@ -163,7 +165,11 @@ class WorldModel(nn.Module):
         tensors. ``state`` is the state before ``obs[0]`` (zero if ``None``)."""
         t_len, batch = obs.shape[:2]
         embed = self.embed(obs.reshape(t_len * batch, *obs.shape[2:])).view(t_len, batch, -1)
-        state = state if state is not None else self.initial(batch, obs.device)
+        return self._filter(embed, action, is_first, state, generator)
+
+    def _filter(self, embed, action, is_first, state, generator) -> tuple[State, State]:
+        t_len, batch = embed.shape[:2]
+        state = state if state is not None else self.initial(batch, embed.device)
         posts, priors = [], []
         for t in range(t_len):
             state, prior = self.rssm.obs_step(state, action[t], embed[t], is_first[t], generator)
@@ -211,13 +217,12 @@ class WorldModel(nn.Module):
     ) -> tuple[Tensor, dict[str, float]]:
         """Model loss on a batch (module docstring): ``(total, metrics)``."""
         cfg = self.cfg
-        posts, priors = self.observe(
-            batch["obs"], batch["action"], batch["is_first"], None, generator
-        )
         t_len, b = batch["obs"].shape[:2]
+        obs_flat = batch["obs"].reshape(t_len * b, *batch["obs"].shape[2:])
+        embed = self.embed(obs_flat).view(t_len, b, -1)
+        posts, priors = self._filter(embed, batch["action"], batch["is_first"], None, generator)
         flat = _flatten(posts)
         feat = self.features(flat)
-        obs_flat = batch["obs"].reshape(t_len * b, *batch["obs"].shape[2:])
         dec = self.codec.nll(self.decoder(feat), obs_flat).mean()
         events = batch["events"].reshape(t_len * b, 2, -1)
         ev = self.event_head.loss(self.event_raw(flat), events).mean()
@@ -226,7 +231,7 @@ class WorldModel(nn.Module):
         post_logits, prior_logits = posts["logits"], priors["logits"]
         dyn = kl_categorical(post_logits.detach(), prior_logits).clamp_min(cfg.free_nats).mean()
         rep = kl_categorical(post_logits, prior_logits.detach()).clamp_min(cfg.free_nats).mean()
-        partner = self._partner_loss(batch, posts)
+        partner = self._partner_loss(batch, embed)
         total = (
             cfg.decoder_scale * dec
             + cfg.event_scale * ev
@@ -262,21 +267,22 @@ class WorldModel(nn.Module):
         return kl_categorical(frozen_posts["logits"], posts["logits"]).mean()
 
     # ---------------------------------------------------------- partner
-    def partner_logits(self, prev_feat: Tensor, own_action: Tensor, embed: Tensor) -> Tensor:
-        """Logits of the partner's last action from the previous features, the own last
-        action (int64 ``[B]``) and the new observation's embedding."""
+    def partner_logits(self, prev_embed: Tensor, own_action: Tensor, embed: Tensor) -> Tensor:
+        """Logits of the partner's last action from the previous and the new observation's
+        embeddings (:meth:`embed`) and the own last action (int64 ``[B]``)."""
         own = F.one_hot(own_action, self.num_actions).float()
-        return self.partner_head(torch.cat([prev_feat, own, embed], -1))
+        return self.partner_head(torch.cat([prev_embed, own, embed], -1))
 
-    def _partner_loss(self, batch: dict[str, Tensor], posts: State) -> Tensor:
-        t_len, b = batch["obs"].shape[:2]
+    def _partner_loss(self, batch: dict[str, Tensor], embed: Tensor) -> Tensor:
+        t_len = batch["obs"].shape[0]
         if t_len < 2:
-            return posts["h"].new_zeros(())
-        prev_feat = self.features(_flatten({k: v[:-1] for k, v in posts.items()}))
+            return embed.new_zeros(())
         action = batch["action"][1:].reshape(-1, 2)
-        embed = self.embed(batch["obs"][1:].reshape(-1, *batch["obs"].shape[2:]))
-        logits = self.partner_logits(prev_feat.detach(), action[:, 0], embed)
-        valid = (~batch["is_first"][1:]).reshape(-1).float()
+        prev, new = embed[:-1].reshape(-1, embed.shape[-1]), embed[1:].reshape(-1, embed.shape[-1])
+        logits = self.partner_logits(prev, action[:, 0], new)
+        # steps that start an episode have no last action; a terminal step's guess is never
+        # needed (the episode is over) and a quit looks like a stay
+        valid = (~batch["is_first"][1:] & batch["cont"][1:].bool()).reshape(-1).float()
         nll = F.cross_entropy(logits, action[:, 1], reduction="none")
         return (nll * valid).sum() / valid.sum().clamp_min(1.0)
 

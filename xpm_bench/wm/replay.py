@@ -121,32 +121,42 @@ class Replay:
     ) -> dict[str, Tensor]:
         """``batch_size`` windows of ``seq_len`` records, time-major, each from a random seat
         (ego first). Windows holding a rare event are drawn ``rare_boost`` times as often."""
+        raw = self._sample_windows(batch_size, seq_len, kinds)
+        seats = torch.randint(2, (batch_size,), generator=self.generator)
+        return _time_major(_seat_view(raw, seats))
+
+    def sample_both_seats(
+        self, batch_size: int, seq_len: int, kinds: Sequence[str] | None = None
+    ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        """The same windows seen from seat 0 and from seat 1 (e.g. imagined-env starts)."""
+        raw = self._sample_windows(batch_size, seq_len, kinds)
+        zeros = torch.zeros(batch_size, dtype=torch.int64)
+        return _time_major(_seat_view(raw, zeros)), _time_major(_seat_view(raw, zeros + 1))
+
+    def _sample_windows(
+        self, batch_size: int, seq_len: int, kinds: Sequence[str] | None
+    ) -> dict[str, Tensor]:
         windows, weights = [], []
         for kind in kinds if kinds is not None else sorted(self.buffers):
             if kind not in self.buffers:
                 continue
-            buf = self.buffers[kind]
-            starts, w = self._windows(buf, seq_len)
+            starts, w = self._windows(self.buffers[kind], seq_len)
             windows.append((kind, starts))
             weights.append(w)
         total = torch.cat(weights) if weights else torch.zeros(0)
         if total.numel() == 0 or float(total.sum()) <= 0:
             raise ValueError(f"replay holds no window of {seq_len} records yet")
         pick = torch.multinomial(total, batch_size, replacement=True, generator=self.generator)
-        seats = torch.randint(2, (batch_size,), generator=self.generator)
-        parts, offset = [], 0
-        order = []
+        parts, order, offset = [], [], 0
         for (kind, starts), w in zip(windows, weights, strict=True):
-            mine = (pick >= offset) & (pick < offset + len(w))
-            idx = torch.nonzero(mine).squeeze(1)
+            idx = torch.nonzero((pick >= offset) & (pick < offset + len(w))).squeeze(1)
             if len(idx):
                 parts.append(self._gather(self.buffers[kind], starts[pick[idx] - offset], seq_len))
                 order.append(idx)
             offset += len(w)
         batch = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
         inverse = torch.argsort(torch.cat(order))
-        batch = {k: v[inverse] for k, v in batch.items()}
-        return _time_major(_seat_view(batch, seats))
+        return {k: v[inverse] for k, v in batch.items()}
 
     def _windows(self, buf: _KindBuffer, seq_len: int) -> tuple[Tensor, Tensor]:
         """All valid windows ``[W, 2]`` (stream, chronological start) and their weights."""
