@@ -94,10 +94,12 @@ def preset(name: str, env_id: str) -> Config:
             shaping_anneal_steps=0, ppo=xc.CMG_PPO, **rewards,
         )  # fmt: skip
     if family == "MPPMR":
-        steps = {"smoke": 40_960, "default": 163_840, "paper": 1_000_000}[name]
+        # self-play as the sp generator's presets (128 copies; 16 steps smoke, 32 otherwise)
+        steps = {"smoke": 81_920, "default": 409_600, "paper": 1_000_000}[name]
         return Config(
-            env_steps=steps, num_envs=64, xp_envs=16, mp_envs=32, rollout_steps=32,
-            shaping_anneal_steps=steps // 2, ppo=xc.MPPMR_PPO, **rewards,
+            env_steps=steps, num_envs=128, xp_envs=16, mp_envs=64,
+            rollout_steps=16 if name == "smoke" else 32, shaping_anneal_steps=steps // 2,
+            ppo=xc.MPPMR_PPO, **rewards,
         )  # fmt: skip
     if family == "Overcooked":
         # CoMeDi's Overcooked scripts: 1M steps per agent, horizon 200 (ours 400), 2x64 MLP

@@ -110,13 +110,16 @@ def _mppmr_preset(name: str, rewards: dict) -> Config:
             ppo=xc.LIPO_PMR_PPO,
             **rewards,
         )
-    steps = {"smoke": 40_960, "default": 163_840}[name]
+    # self-play copies as the sp generator's presets (128; 16 steps smoke, 32 otherwise),
+    # 16 copies per XP pair; 40 / 100 updates
+    rollout = 16 if name == "smoke" else 32
+    updates = {"smoke": 40, "default": 100}[name]
     return Config(
-        env_steps=steps,
+        env_steps=updates * 16 * rollout,
         num_envs=16,
-        sp_envs=64,  # self-play learns from these alone; sp's preset runs 128 copies
-        rollout_steps=32,
-        shaping_anneal_steps=steps * 2,  # counted in self-play steps (64 copies, not 16)
+        sp_envs=128,
+        rollout_steps=rollout,
+        shaping_anneal_steps=updates * 128 * rollout // 2,  # counted in self-play steps
         lambda_xp=((1, 0.5),),
         ppo=xc.MPPMR_PPO,
         **rewards,
