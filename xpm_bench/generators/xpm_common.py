@@ -239,7 +239,7 @@ class JointTrainer:
         )  # fmt: skip
         self.returns = pair_returns(rollout.episodes, len(self.actors), previous=self.returns)
         for learner, streams in zip(self.learners, objectives(self.returns), strict=True):
-            learner.streams = tuple(streams)
+            learner.reweight({s.name: s.weight for s in streams})
         update_learners(self.learners, self.indices, rollout, self.generator)
         self.updates_done += 1
         self.steps_done += steps_per_learner
