@@ -134,6 +134,15 @@ def test_lipo_objective_weights_only_the_max_xp_partner():
     assert all(s.weight >= 0 for s in lipo.objective(names, 0, -1, 0.25))
 
 
+def test_lambda_ramps_linearly_over_its_fraction_of_the_updates():
+    config = dataclasses.replace(lipo.preset("smoke", "MPPMR-v0"), lambda_ramp=0.5)
+    half = config.num_updates // 2
+    assert [lipo.ramp(config, u) for u in (0, half // 2, half, config.num_updates)] == [
+        0.0, (half // 2) / half, 1.0, 1.0,
+    ]  # fmt: skip
+    assert lipo.ramp(dataclasses.replace(config, lambda_ramp=0.0), 0) == 1.0
+
+
 def test_comedi_xp_weights_max_and_softmax():
     config = comedi.preset("smoke", "MPPMR-v0")
     xp = torch.tensor([0.1, 0.7, 0.3])

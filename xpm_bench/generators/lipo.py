@@ -57,6 +57,11 @@ class Config(TrainConfig):
     """lambda_XP by population size, ``(size, weight)`` pairs: a run of M members uses the
     entry with the largest size <= M. LIPO's PMR scripts: 0.5 (M = 1, 4), 0.1 (2), 0.25 (8).
     ``[[1, w]]`` is a constant."""
+    lambda_ramp: float = 0.0
+    """Fraction of the updates over which lambda_XP ramps linearly from 0 to its value
+    (LIPO's ``anneal_xp``, off in its configs); 0 applies it from the first update. A ramp
+    lets self-play find conventions before cross-play minimisation can push an agent into
+    quitting, which minimises XP and SP alike."""
 
 
 def preset(name: str, env_id: str) -> Config:
@@ -121,6 +126,7 @@ def _mppmr_preset(name: str, rewards: dict) -> Config:
         rollout_steps=rollout,
         shaping_anneal_steps=updates * 128 * rollout // 2,  # counted in self-play steps
         lambda_xp=((1, 0.5),),
+        lambda_ramp=0.4,  # self-play finds a landmark first (sp: within ~40 updates)
         ppo=xc.MPPMR_PPO,
         **rewards,
     )
@@ -174,7 +180,8 @@ def generate(
 
     def objectives(returns: Tensor) -> list[tuple[Stream, ...]]:
         targets = xc.best_partners(returns)
-        return [objective(names, i, int(targets[i]), lam) for i in range(m)]
+        now = lam * ramp(config, trainer.updates_done)
+        return [objective(names, i, int(targets[i]), now) for i in range(m)]
 
     harness.plan(config.num_updates * seats.shape[0] * config.rollout_steps)
     while trainer.updates_done < config.num_updates:
@@ -195,6 +202,12 @@ def generate(
         ledger=harness.ledger.to_dict(),
         members=members,
     )
+
+
+def ramp(config: Config, updates_done: int) -> float:
+    """The fraction of lambda_XP in force at update ``updates_done`` (see ``lambda_ramp``)."""
+    span = config.lambda_ramp * config.num_updates
+    return 1.0 if span <= 0 else min(1.0, updates_done / span)
 
 
 def objective(names: Sequence[str], i: int, target: int, lam: float) -> tuple[Stream, ...]:
