@@ -3,7 +3,15 @@
 import pytest
 import torch
 
-from xpm_bench.generators.xpm_wm.objective import XPEstimates, partner_weights, seat_groups
+from xpm_bench.errors import ConfigError
+from xpm_bench.generators.xpm_wm.config import XPMObjective
+from xpm_bench.generators.xpm_wm.objective import (
+    XPEstimates,
+    XPMObjectiveState,
+    partner_weights,
+    seat_groups,
+    xpm_seating,
+)
 
 
 def test_max_selection_is_the_argmax_one_hot_with_ties_to_the_lowest_index():
@@ -37,3 +45,35 @@ def test_seat_groups_cover_every_partner_and_seat_evenly():
     counts = {g: groups.count(g) for g in set(groups)}
     assert set(counts) == {(0, 0), (0, 1), (1, 0), (1, 1)}
     assert sorted(counts.values()) == [2, 2, 3, 3]
+
+
+def test_seating_puts_the_learner_in_both_seats_of_sp_copies_and_one_seat_of_xp_copies():
+    seats, xp, groups = xpm_seating(12, 0.5, 2)
+    assert xp.tolist() == [False] * 6 + [True] * 6
+    assert (seats[:6] == 0).all()
+    learner_seat = (seats[6:] == 0).int().argmax(dim=1)
+    partner = seats[6:].max(dim=1).values - 1
+    assert sorted(zip(partner.tolist(), learner_seat.tolist())) == sorted(
+        [(0, 0), (0, 1), (1, 0), (1, 1), (0, 0), (0, 1)]
+    )
+    assert groups == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    with pytest.raises(ConfigError, match="no self-play copy"):
+        xpm_seating(4, 0.5, 2)
+
+
+def test_objective_weights_the_max_partner_once_the_gate_opens():
+    config = XPMObjective(lambda_xp=0.5, xp_gate_sp=0.5)
+    state = XPMObjectiveState(config, [(0, 0), (0, 1), (1, 0), (1, 1)], 2)
+    assert [s.weight for s in state.streams()] == [1.0, 0.0, 0.0, 0.0, 0.0]
+    # SP episodes (pair 0-0) at 0.4: the gate stays shut; XP with partner 1 (actor 2) is high
+    episodes = {
+        "pair": torch.tensor([[0, 0], [0, 2], [1, 0]]),
+        "sparse_return": torch.tensor([0.4, 1.0, 0.0]),
+    }
+    assert state.observe(episodes) == {"sp": pytest.approx(0.4), "xp": 1.0}
+    assert not state.gate_open
+    episodes["sparse_return"] = torch.tensor([0.8, 1.0, 0.0])
+    state.observe(episodes)  # running SP mean 0.6 >= 0.5
+    assert state.gate_open
+    assert [s.name for s in state.streams()] == ["sp", "xp:1:0", "xp:1:1", "xp:2:0", "xp:2:1"]
+    assert [s.weight for s in state.streams()] == [1.0, 0.0, 0.0, -0.25, -0.25]

@@ -38,6 +38,12 @@ class XPMObjective:
     ``softmax(XP_j / softmax_temperature)``)."""
     softmax_temperature: float = 0.1
     """Temperature of the ``softmax`` selection, in units of team return."""
+    xp_gate_sp: float = 0.5
+    """The XP term is switched on once the member's running SP team return reaches this (and
+    stays on). Before, the member trains on SP alone while its XP critics learn. Without the
+    gate a fresh member minimises XP before it can play: quitting at once is the surest way to
+    zero XP, and it cannot yet tell a partner from itself, so it learns to quit in SP too
+    (measured on MPPMR: SP 0 for every member after the first). 0: XP on from the start."""
     xp_state_expansion: bool = True
     """Start a share of pi_m's SP episodes from states reachable in cross-play (visited while
     pi_m plays a frozen pi_j). The paper's replacement for CoMeDi's mixed play and its guard
@@ -47,6 +53,10 @@ class XPMObjective:
     state (the rest start from the env's start state)."""
     xp_state_capacity: int = 4096
     """XP-reachable states kept per member (a ring buffer, newest replace oldest)."""
+    xp_env_fraction: float = 0.5
+    """Fraction of the (real or imagined) env copies that play cross-play, split evenly over
+    the frozen partners and both of pi_m's seats; the rest play self-play. Member 0, with no
+    partner, uses all copies for self-play."""
 
     def check_objective(self) -> None:
         """Reject values outside the accepted sets, naming the field."""
@@ -59,6 +69,8 @@ class XPMObjective:
             raise ConfigError(f"xp_start_fraction must be in [0, 1], got {self.xp_start_fraction}")
         if self.softmax_temperature <= 0:
             raise ConfigError(f"softmax_temperature must be > 0, got {self.softmax_temperature}")
+        if not 0.0 < self.xp_env_fraction < 1.0:
+            raise ConfigError(f"xp_env_fraction must be in (0, 1), got {self.xp_env_fraction}")
         if self.xp_state_capacity < 1:
             raise ConfigError(f"xp_state_capacity must be >= 1, got {self.xp_state_capacity}")
 
@@ -72,16 +84,9 @@ class SimConfig(TrainConfig, XPMObjective):
     ``XPMObjective`` fields set the objective.
     """
 
-    xp_env_fraction: float = 0.5
-    """Fraction of the env copies that play cross-play (split evenly over the frozen
-    partners, both seats); the rest play self-play. Member 0, with no partner, uses all copies
-    for self-play."""
-
     def check(self) -> None:
         """Reject invalid settings with a message naming the field."""
         self.check_objective()
-        if not 0.0 < self.xp_env_fraction < 1.0:
-            raise ConfigError(f"xp_env_fraction must be in (0, 1), got {self.xp_env_fraction}")
 
 
 @dataclass(frozen=True)
