@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from xpm_bench.agents.networks import ARCHITECTURES
+from xpm_bench.rl.sparse import SparseRows, sparse_mlp_forward, sparse_mlp_ok
 
 Tensor = torch.Tensor
 
@@ -40,3 +41,12 @@ class StreamCritic(nn.Module):
     def value(self, joint_obs: Tensor, stream: Tensor) -> Tensor:
         """``[N]`` the value of each row under its stream's head (``stream`` ``[N]`` int64)."""
         return self(joint_obs).gather(1, stream.unsqueeze(1)).squeeze(1)
+
+    @property
+    def takes_sparse(self) -> bool:
+        return sparse_mlp_ok(self.net)
+
+    def sparse_value(self, own: SparseRows, partner: SparseRows, stream: Tensor) -> Tensor:
+        """:meth:`value` for sparse observations (see :mod:`xpm_bench.rl.sparse`)."""
+        values = sparse_mlp_forward(self.net, SparseRows.cat([own, partner]))
+        return values.gather(1, stream.unsqueeze(1)).squeeze(1)

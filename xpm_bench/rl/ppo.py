@@ -31,6 +31,7 @@ from xpm_bench.agents.networks import NetPolicy, build_network
 from xpm_bench.rl.critics import StreamCritic
 from xpm_bench.rl.gae import compute_gae
 from xpm_bench.rl.rollout import Rollout
+from xpm_bench.rl.sparse import SparseRows, sparse_mlp_forward, sparse_mlp_ok
 from xpm_bench.rl.streams import Stream, stream_ids
 
 Tensor = torch.Tensor
@@ -100,11 +101,22 @@ class Learner:
             seed + 1, lambda: StreamCritic(arch, arch_kwargs, len(self.streams))
         ).to(self.device)
         params = list(self.actor.parameters()) + list(self.critic.parameters())
-        self.optimizer = torch.optim.Adam(params, lr=config.lr, eps=1e-5)
+        # fused: one kernel for all parameters (per-parameter Python loops cost more than the
+        # arithmetic at these sizes); the same update rule and state_dict as plain Adam
+        self.optimizer = torch.optim.Adam(params, lr=config.lr, eps=1e-5, fused=True)
 
     def policy(self, deterministic: bool = False, seed: int = 0) -> NetPolicy:
         """A :class:`NetPolicy` sharing this learner's actor (not a copy)."""
         return NetPolicy(self.actor, deterministic=deterministic, seed=seed, device=self.device)
+
+    def reweight(self, weights: dict[str, float]) -> None:
+        """Change stream weights by name (e.g. LIPO's max-XP partner), keeping the streams and
+        their value heads; an unknown name raises ``ValueError``."""
+        known = {s.name for s in self.streams}
+        unknown = sorted(set(weights) - known)
+        if unknown:
+            raise ValueError(f"unknown stream(s) {', '.join(unknown)}; streams: {', '.join(known)}")
+        self.streams = tuple(Stream(s.name, weights.get(s.name, s.weight)) for s in self.streams)
 
     def set_lr(self, lr: float) -> None:
         for group in self.optimizer.param_groups:
@@ -144,6 +156,8 @@ class Batch:
     stream: Tensor
     acted: Tensor
     start_carry: Tensor | None
+    sparse: SparseRows | None = None
+    """``obs`` as sparse rows ``[T * N]`` when the learner's nets take them (else None)."""
 
     @property
     def mask(self) -> Tensor:
@@ -206,7 +220,12 @@ def learner_batch(
         obs.reshape(t_len * n, *obs.shape[2:]),
         partner.reshape(t_len * n, *obs.shape[2:]),
     )
-    values = _stream_values(learner.critic, flat_obs, flat_partner, sid.reshape(-1)).view(t_len, n)
+    sparse = rollout.sparse_obs() if _takes_sparse(learner) else None
+    if sparse is not None:
+        values = _sparse_stream_values(learner.critic, sparse, sid.reshape(-1)).view(t_len, n)
+    else:
+        values = _stream_values(learner.critic, flat_obs, flat_partner, sid.reshape(-1))
+        values = values.view(t_len, n)
     last = rollout.last_obs.reshape(n, *obs.shape[2:])
     last_partner = rollout.last_obs.flip(1).reshape(n, *obs.shape[2:])
     last_values = _stream_values(learner.critic, last, last_partner, sid[-1])
@@ -243,7 +262,27 @@ def learner_batch(
         stream=sid,
         acted=_seat_streams(rollout.controller.unsqueeze(-1)).squeeze(-1) == index,
         start_carry=rollout.start_carries[index],
+        sparse=sparse,
     )
+
+
+def _takes_sparse(learner: Learner) -> bool:
+    return sparse_mlp_ok(learner.actor) and learner.critic.takes_sparse
+
+
+def _partner_rows(n: int, device: torch.device) -> Tensor:
+    """Row of each seat stream's partner in a flat ``[T * 2B]`` batch (``2b + s`` <-> ``2b + 1 - s``)."""
+    return torch.arange(n, device=device) ^ 1
+
+
+@torch.no_grad()
+def _sparse_stream_values(critic: StreamCritic, sparse: SparseRows, stream: Tensor) -> Tensor:
+    out = torch.zeros(stream.shape, device=stream.device)
+    rows = (stream >= 0).nonzero().squeeze(-1)
+    if rows.numel():
+        partner = _partner_rows(stream.numel(), stream.device)[rows]
+        out[rows] = critic.sparse_value(sparse[rows], sparse[partner], stream[rows])
+    return out
 
 
 def normalise_per_stream(advantages: Tensor, stream: Tensor, n_streams: int) -> Tensor:
@@ -368,9 +407,21 @@ def flat_samples(learner: Learner, batch: Batch, minibatches: int = 1) -> dict[s
     sample's stream weight and loss scale for minibatches of ``n // minibatches``."""
     idx = batch.mask.reshape(-1).nonzero().squeeze(-1)
     shape = batch.obs.shape[2:]
+    if batch.sparse is not None:
+        partner = _partner_rows(batch.mask.numel(), idx.device)[idx]
+        obs = {
+            "obs_idx": batch.sparse.idx[idx],
+            "obs_val": batch.sparse.val[idx],
+            "partner_idx": batch.sparse.idx[partner],
+            "partner_val": batch.sparse.val[partner],
+        }
+    else:
+        obs = {
+            "obs": batch.obs.reshape(-1, *shape)[idx],
+            "partner": batch.partner_obs.reshape(-1, *shape)[idx],
+        }
     flat = {
-        "obs": batch.obs.reshape(-1, *shape)[idx],
-        "partner": batch.partner_obs.reshape(-1, *shape)[idx],
+        **obs,
         "actions": batch.actions.reshape(-1)[idx],
         "logprobs": batch.logprobs.reshape(-1)[idx],
         "values": batch.values.reshape(-1)[idx],
@@ -389,8 +440,15 @@ def minibatch_loss(
     learner: Learner, mb: dict[str, Tensor], config: PPOConfig
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """The learner's loss on a minibatch of :func:`flat_samples` (feed-forward actors)."""
-    logits, _ = learner.actor(mb["obs"])
-    values = learner.critic.value(joint_obs(mb["obs"], mb["partner"]), mb["stream"])
+    if "obs_idx" in mb:
+        dim = learner.actor.encoder[1][0].in_features
+        own = SparseRows(mb["obs_idx"], mb["obs_val"], dim)
+        partner = SparseRows(mb["partner_idx"], mb["partner_val"], dim)
+        logits = sparse_mlp_forward(learner.actor, own)
+        values = learner.critic.sparse_value(own, partner, mb["stream"])
+    else:
+        logits, _ = learner.actor(mb["obs"])
+        values = learner.critic.value(joint_obs(mb["obs"], mb["partner"]), mb["stream"])
     return ppo_loss(
         logits,
         values,
@@ -491,7 +549,7 @@ def _step(learner: Learner, loss: Tensor, config: PPOConfig) -> None:
     learner.optimizer.zero_grad(set_to_none=True)
     loss.backward()
     params = [p for g in learner.optimizer.param_groups for p in g["params"]]
-    nn.utils.clip_grad_norm_(params, config.max_grad_norm)
+    nn.utils.clip_grad_norm_(params, config.max_grad_norm, foreach=True)
     learner.optimizer.step()
 
 

@@ -36,9 +36,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from xpm_bench.agents.base import Policy
-from xpm_bench.agents.networks import NetPolicy, sample_actions
+from xpm_bench.agents.networks import MLPNet, NetPolicy, sample_actions
 
 Tensor = torch.Tensor
 KIND_SP, KIND_XP, KIND_MP = 0, 1, 2  # indices into xpm_bench.rl.ledger.KINDS
@@ -64,6 +65,10 @@ class Seating:
     mix_prob: Tensor
     switch: Tensor
     changed: bool = field(default=True, compare=False)
+    has_mixing: bool = field(default=True, compare=False)
+
+    def __post_init__(self) -> None:
+        self.has_mixing = bool((self.switch > 0).any())
 
     @classmethod
     def fixed(cls, seats: Tensor) -> Seating:
@@ -90,6 +95,7 @@ class Seating:
         self.mix_prob[rows] = torch.as_tensor(mix_prob, dtype=self.mix_prob.dtype).to(rows.device)
         self.switch[rows] = torch.as_tensor(switch, dtype=torch.int64).to(rows.device)
         self.changed = True
+        self.has_mixing = bool((self.switch > 0).any())
 
     def mixed(self) -> Tensor:
         """``[B]`` bool: the copy's episode has mixed play."""
@@ -143,6 +149,11 @@ class CarryStore:
         self.value = _tree_map(lambda t: t.clone(), self.start)
         self.fresh = torch.ones(n_streams, dtype=torch.bool, device=device)
         self.n_streams = n_streams
+
+    @property
+    def empty(self) -> bool:
+        """No carry held (feed-forward actors): nothing to reset."""
+        return self.value is None and self.start is None
 
     def reset(self, streams: Tensor) -> None:
         """Start an episode on the streams where ``streams`` (bool ``[2B]``) is true."""
@@ -275,9 +286,10 @@ def engine_step(
     if seating.changed and hasattr(env, "set_kind"):
         env.set_kind(seating.kinds())
         seating.changed = False
-    if bool(state.starts.any()):
+    holding = [store for store in state.carries if not store.empty]
+    if holding and bool(state.starts.any()):
         streams = state.starts.repeat_interleave(2)
-        for store in state.carries:
+        for store in holding:
             store.reset(streams)
     obs = state.obs
     controller, pre_switch = _controllers(state, generator)
@@ -290,12 +302,23 @@ def engine_step(
     return Step(obs, controller, pre_switch, actions, logprobs, reward, term, trunc, done, info)
 
 
+def _mlp_logits(net: MLPNet, obs: Tensor) -> Tensor:
+    """A feed-forward MLP's logits without module calls (a rollout step is a few small
+    matmuls; the per-module call overhead cost more than the arithmetic)."""
+    h = obs.reshape(obs.shape[0], -1)
+    h = h if h.dtype == torch.float32 else h.float()
+    layers = net.encoder[1]
+    for i in range(0, len(layers), 2):
+        h = torch.tanh(F.linear(h, layers[i].weight, layers[i].bias))
+    return F.linear(h, net.head.weight, net.head.bias)
+
+
 def _controllers(
     state: RolloutState, generator: torch.Generator | None
 ) -> tuple[Tensor, Tensor | None]:
     """``[B, 2]`` the actor playing each seat this step, and ``[B]`` pre-switch (None: none)."""
     seating = state.seating
-    if not bool((seating.switch > 0).any()):
+    if not seating.has_mixing:
         return seating.seats, None
     pre = (state.episode_step < seating.switch) & seating.mixed()
     draw = torch.rand(seating.seats.shape, generator=generator, device=seating.seats.device)
@@ -340,11 +363,17 @@ def _act_one(
     actor: Policy, obs: Tensor, carry: Any, generator: torch.Generator | None, policy_rng: bool
 ) -> tuple[Tensor, Tensor, Any]:
     if isinstance(actor, NetPolicy) and not policy_rng:
-        logits, carry = actor.net(obs, carry)
-        greedy = actor.deterministic
-        action = logits.argmax(dim=-1) if greedy else sample_actions(logits, generator)
-        logp = torch.log_softmax(logits, dim=-1).gather(-1, action.unsqueeze(-1)).squeeze(-1)
-        return action, logp, carry
+        net = actor.net
+        if isinstance(net, MLPNet) and net.gru is None:
+            logits = _mlp_logits(net, obs)
+        else:
+            logits, carry = net(obs, carry)
+        log_probs = torch.log_softmax(logits, dim=-1)
+        if actor.deterministic:
+            action = logits.argmax(dim=-1)
+        else:
+            action = sample_actions(log_probs, generator)  # Gumbel-max: shift-invariant
+        return action, log_probs.gather(-1, action.unsqueeze(-1)).squeeze(-1), carry
     action, carry = actor.act(obs, carry)
     return action.to(obs.device), torch.zeros(obs.shape[0], device=obs.device), carry
 
@@ -389,29 +418,24 @@ class Rollout:
     start_carries: list[Any]
     episodes: dict[str, Tensor] = field(default_factory=dict)
     names: tuple[str, ...] = ()
+    cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    """Derived data shared by every learner updating from this rollout (sparse obs)."""
 
     @property
     def num_steps(self) -> int:
         return self.obs.shape[0]
 
+    def sparse_obs(self) -> Any:
+        """Every seat stream's observation ``[T * 2B]`` (row ``t * 2B + 2b + s``) as
+        :class:`~xpm_bench.rl.sparse.SparseRows`, or None if too dense; computed once."""
+        cached = self.cache.get("sparse_obs")
+        if cached is None or cached[0] is not self.obs:  # a dataclasses.replace copy shares it
+            from xpm_bench.rl.sparse import to_sparse_rows
 
-class _Buffers:
-    """A rollout's storage, allocated once for all its steps."""
-
-    def __init__(self, t_len: int, obs: Tensor):
-        b, dev = obs.shape[0], obs.device
-        self.key = (t_len, tuple(obs.shape), obs.dtype, dev)
-        self.obs = torch.empty((t_len, *obs.shape), dtype=obs.dtype, device=dev)
-        self.actions = torch.zeros(t_len, b, 2, dtype=torch.int64, device=dev)
-        self.logprobs = torch.zeros(t_len, b, 2, device=dev)
-        self.rewards = torch.zeros(t_len, b, 2, device=dev)
-        self.continues = torch.ones(t_len, b, device=dev)
-        self.truncated = torch.zeros(t_len, b, dtype=torch.bool, device=dev)
-        self.dones = torch.zeros(t_len, b, dtype=torch.bool, device=dev)
-        self.starts = torch.zeros(t_len, b, dtype=torch.bool, device=dev)
-        self.controller = torch.zeros(t_len, b, 2, dtype=torch.int64, device=dev)
-        self.pre_switch = torch.zeros(t_len, b, dtype=torch.bool, device=dev)
-        self.mix_partner = torch.full((t_len, b), -1, dtype=torch.int64, device=dev)
+            t_len, b = self.obs.shape[:2]
+            cached = (self.obs, to_sparse_rows(self.obs.reshape(t_len * b * 2, -1)))
+            self.cache["sparse_obs"] = cached
+        return cached[1]
 
 
 def collect_rollout(
@@ -429,48 +453,60 @@ def collect_rollout(
     ``on_episode_end(done_mask, state)`` may reseat finished copies for their next episode
     (``state.seating.set_rows``). The returned tensors are fresh (safe to keep).
     """
-    buf = _Buffers(num_steps, state.obs)
+    # What the env hands out is copied into storage allocated once (an env may reuse its
+    # buffers); what the engine makes fresh each step is kept in lists and stacked once.
+    dev, b = state.obs.device, state.obs.shape[0]
+    obs_buf = torch.empty((num_steps, *state.obs.shape), dtype=state.obs.dtype, device=dev)
+    rewards = torch.empty(num_steps, b, 2, device=dev)
+    terms, truncs, starts, actions, logprobs, dones, controllers = [], [], [], [], [], [], []
+    pre_switch: list[Tensor | None] = []
+    mix_partner: list[Tensor | None] = []
     start_carries = [store.snapshot() for store in state.carries]
     final_obs: Tensor | None = None
     sparse_w = _sparse_weights(env)
     logs: dict[str, list[Tensor]] = {"return": [], "sparse_return": [], "length": [], "pair": []}
+    partner = seats = None
     for t in range(num_steps):
-        buf.starts[t] = state.starts
-        mix_partner = (
-            state.seating.mix_partner() if bool((state.seating.switch > 0).any()) else None
-        )
+        starts.append(state.starts)
+        if state.seating.changed or seats is None:
+            seats = state.seating.seats.clone()  # reseating writes in place: keep a snapshot
+            partner = state.seating.mix_partner() if state.seating.has_mixing else None
         step = engine_step(env, state, actors, generator, policy_rng)
-        buf.obs[t] = step.obs
-        buf.controller[t] = step.controller
-        buf.actions[t], buf.logprobs[t], buf.rewards[t] = step.actions, step.logprobs, step.reward
-        buf.continues[t] = 1.0 - step.terminated.to(buf.continues.dtype)
-        buf.truncated[t], buf.dones[t] = step.truncated, step.done
-        if step.pre_switch is not None:
-            buf.pre_switch[t], buf.mix_partner[t] = step.pre_switch, mix_partner
+        obs_buf[t] = step.obs
+        rewards[t] = step.reward
+        terms.append(step.terminated.clone())
+        truncs.append(step.truncated.clone())
+        actions.append(step.actions)
+        logprobs.append(step.logprobs)
+        dones.append(step.done)
+        controllers.append(seats if step.pre_switch is None else step.controller)
+        pre_switch.append(step.pre_switch)
+        mix_partner.append(partner if step.pre_switch is not None else None)
         if bool(step.done.any()):
             if bool(step.truncated.any()):
                 if final_obs is None:
-                    final_obs = torch.zeros_like(buf.obs)
+                    final_obs = torch.zeros_like(obs_buf)
                 rows = step.truncated
                 final_obs[t][rows] = step.info.get("final_obs", state.obs)[rows]
             if "episode_return" in step.info:
                 _log_episodes(logs, step.info, step.done, state.seating.seats, sparse_w)
             if on_episode_end is not None:
                 on_episode_end(step.done, state)
-    dev = state.obs.device
+    no_pre = torch.zeros(b, dtype=torch.bool, device=dev)
+    no_partner = torch.full((b,), -1, dtype=torch.int64, device=dev)
     episodes = {k: torch.cat(v) if v else _empty_log(k, dev) for k, v in logs.items()}
     return Rollout(
-        buf.obs,
-        buf.actions,
-        buf.logprobs,
-        buf.rewards,
-        buf.continues,
-        buf.truncated,
-        buf.dones,
-        buf.starts,
-        buf.controller,
-        buf.pre_switch,
-        buf.mix_partner,
+        obs_buf,
+        torch.stack(actions),
+        torch.stack(logprobs),
+        rewards,
+        1.0 - torch.stack(terms).to(torch.float32),
+        torch.stack(truncs),
+        torch.stack(dones),
+        torch.stack(starts),
+        torch.stack(controllers),
+        torch.stack([no_pre if p is None else p for p in pre_switch]),
+        torch.stack([no_partner if m is None else m for m in mix_partner]),
         final_obs,
         state.obs.clone(),
         start_carries,
