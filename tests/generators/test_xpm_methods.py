@@ -141,3 +141,31 @@ def test_xpm_wm_population_evaluates_end_to_end_with_finite_drift(tmp_path):
     result = evaluate_file(out, protocol="smoke", skip_holdout=True)
     assert result["population"]["method"] == "xpm-wm"
     assert len(result["xp_matrix"]) == 2 and result["sample_cost"]["imagined_steps"] > 0
+
+
+@pytest.fixture(scope="module")
+def sim_m2_default():
+    """XPM-Sim on MPPMR, M=2, default preset, seed 0, and its cross-play metrics."""
+    from xpm_bench.evaluation.crossplay import population_metrics, run_crossplay
+
+    pop = run_generation("xpm-sim", "MPPMR-v0", 2, seed=0, preset="default", threads=1)
+    result = run_crossplay("MPPMR-v0", pop.policies(), 50, 0, [m.name for m in pop.members])
+    return population_metrics(result, 0.5, 0)
+
+
+@pytest.mark.slow  # two default-preset members, 800k real steps: ~80 s on a quiet 2-core CPU
+def test_xpm_sim_second_member_is_incompatible_with_the_first(sim_m2_default):
+    """MPPMR M=2, default preset: both members rendezvous in self-play, not with each other."""
+    assert sim_m2_default["sp_mean"] >= 0.9
+    assert sim_m2_default["xp_mean"] <= 0.1
+
+
+@pytest.mark.slow  # shares the population of the test above
+@pytest.mark.xfail(
+    strict=True,
+    reason="measured (seed 0): both members use one landmark through different lanes, a "
+    "handshake, so the incompatibility is not in good faith; XP-state expansion did not "
+    "prevent it at these settings",
+)
+def test_xpm_sim_second_member_finds_another_landmark(sim_m2_default):
+    assert sim_m2_default["landmarks_used"] == 2
