@@ -27,8 +27,13 @@ import yaml
 
 from xpm_bench.generators.target import TARGETS
 from xpm_bench.io import atomic_path, atomic_write
-from xpm_bench.stats import ConfidenceInterval, interquartile_mean, iqm_ci, loglog_slope_ci
-from xpm_bench.stats import stratified_bootstrap_ci
+from xpm_bench.stats import (
+    ConfidenceInterval,
+    interquartile_mean,
+    iqm_ci,
+    loglog_slope_ci,
+    stratified_bootstrap_ci,
+)
 from xpm_bench.sweep.report import tabulate_rows
 
 SPEC_DIR = Path("benchmarks/study")
@@ -225,9 +230,9 @@ def claims(lines: list[dict]) -> list[Claim]:
         number, interval = _interval(ci)
         out.append(Claim(
             f"{label} stays comparable (XPM-WM vs baselines)",
-            f"IQM XPM-WM - IQM LIPO+CoMeDi, MPPMR M=8 (comparable: within ±0.1)", number,
+            "IQM XPM-WM - IQM LIPO+CoMeDi, MPPMR M=8 (comparable: within ±0.1)", number,
             interval,
-            verdict(ci, lambda lo, hi: -0.1 <= lo and hi <= 0.1, lambda lo, hi: hi < -0.1 or lo > 0.1),
+            verdict(ci, lambda lo, hi: lo >= -0.1 and hi <= 0.1, lambda lo, hi: hi < -0.1 or lo > 0.1),
             f"runs: XPM-WM {len(vals['xpm-wm'])}, LIPO+CoMeDi {len(pool)}",
         ))  # fmt: skip
     # 4: self-sabotage 0.011 (XPM-Sim) against 0.09 (CoMeDi), over every M
@@ -282,15 +287,24 @@ def slope_table(lines, spec, env_id) -> str:
         sel = select(lines, spec, env_id, m)
         fit = slope(sel)
         if sel:
-            text = "-" if fit is None else f"{fit.slope:.2f} [{fit.slope_ci.low:.2f}, {fit.slope_ci.high:.2f}]"
+            text = (
+                "-"
+                if fit is None
+                else f"{fit.slope:.2f} [{fit.slope_ci.low:.2f}, {fit.slope_ci.high:.2f}]"
+            )
             rows.append([m, text, len({x["pop_size"] for x in sel})])
     return tabulate_rows(rows, ["method", "slope of cost vs M", "M values"])
 
 
 def ablation_table(lines) -> str:
     ref = select(lines, "study-mppmr", "MPPMR-v0", "xpm-wm", 8)
-    rows = [["reference (default preset)", cost_cell(ref).text(steps),
-             metric_cell(ref, "metrics", "xp_mean", "value").text(sig)]]
+    rows = [
+        [
+            "reference (default preset)",
+            cost_cell(ref).text(steps),
+            metric_cell(ref, "metrics", "xp_mean", "value").text(sig),
+        ]
+    ]
     for spec in sorted({x["spec"] for x in lines} - set(MAIN_SPECS)):
         sel = select(lines, spec)
         rows.append([spec.removeprefix("study-ablation-"), cost_cell(sel).text(steps),
@@ -300,7 +314,9 @@ def ablation_table(lines) -> str:
 
 def claims_table(items: list[Claim]) -> str:
     rows = [[c.claim, c.measure, c.number, c.interval, f"**{c.verdict}**", c.note] for c in items]
-    return tabulate_rows(rows, ["seed claim", "what we measure", "ours", "95% interval", "verdict", "notes"])
+    return tabulate_rows(
+        rows, ["seed claim", "what we measure", "ours", "95% interval", "verdict", "notes"]
+    )
 
 
 def render(lines: list[dict], planned: dict[str, int]) -> str:
@@ -333,7 +349,10 @@ def render(lines: list[dict], planned: dict[str, int]) -> str:
         "Verdicts need the whole interval on one side; `cannot tell (not run)` means the runs "
         "behind the claim are not in the results yet.\n",
     ]
-    for env_id, spec in (("MPPMR-v0", "study-mppmr"), ("OvercookedClassic-CrampedRoom-v0", "study-crampedroom")):
+    for env_id, spec in (
+        ("MPPMR-v0", "study-mppmr"),
+        ("OvercookedClassic-CrampedRoom-v0", "study-crampedroom"),
+    ):
         if not select(lines, spec, env_id):
             parts.append(f"## {env_id}\n\nNo runs yet.\n")
             continue
@@ -451,7 +470,9 @@ def _heatmaps(lines: list[dict], path: Path) -> Path:
 
     fig, axes = plt.subplots(1, len(METHODS), figsize=(2.6 * len(METHODS), 2.8))
     for ax, method in zip(axes, METHODS):
-        sel = sorted(select(lines, "study-mppmr", method=method), key=lambda x: (-x["pop_size"], x["seed"]))
+        sel = sorted(
+            select(lines, "study-mppmr", method=method), key=lambda x: (-x["pop_size"], x["seed"])
+        )
         ax.set_xticks([])
         ax.set_yticks([])
         if not sel:
@@ -473,7 +494,9 @@ def main(argv: list[str] | None = None) -> int:
     text = render(load_lines(args.results), planned_runs())
     if args.check:
         fresh = args.doc.exists() and args.doc.read_text() == text
-        print(f"{args.doc}: {'fresh' if fresh else 'stale: run python -m benchmarks.study.analyse'}")
+        print(
+            f"{args.doc}: {'fresh' if fresh else 'stale: run python -m benchmarks.study.analyse'}"
+        )
         return 0 if fresh else 1
     atomic_write(args.doc, lambda tmp: tmp.write_text(text))
     figures = write_figures(load_lines(args.results))

@@ -97,13 +97,22 @@ def run_study_job(job: Job, root: Path, monitor_config: MonitorConfig, spec_name
         )  # fmt: skip
         # target first, then the population, then drop the checkpoint: a kill between any two
         # leaves a state this function continues from without losing the checks
-        write_json(root / TARGET_FILE, {**monitor.state_dict(), "outcome": monitor.outcome().as_dict()})
+        write_json(
+            root / TARGET_FILE, {**monitor.state_dict(), "outcome": monitor.outcome().as_dict()}
+        )
         save_population(pop, paths.population)
         (paths.run_dir / CHECKPOINT_NAME).unlink(missing_ok=True)
-        state = update_state(paths, generate_s=float(state.get("generate_s") or 0) + time.perf_counter() - start)
+        state = update_state(
+            paths, generate_s=float(state.get("generate_s") or 0) + time.perf_counter() - start
+        )
     if not paths.result.exists():
         t0 = time.perf_counter()
-        write_json(paths.result, evaluate_file(paths.population, job.protocol, job.resources.device, threads=job.resources.threads))
+        write_json(
+            paths.result,
+            evaluate_file(
+                paths.population, job.protocol, job.resources.device, threads=job.resources.threads
+            ),
+        )
         state = update_state(paths, evaluate_s=time.perf_counter() - t0)
     state = update_state(
         paths, status="done", wall_s=float(state.get("wall_s") or 0) + time.perf_counter() - start,
@@ -151,7 +160,9 @@ def main(argv: list[str] | None = None) -> int:
             args.seeds and job.seed not in args.seeds) or job.id in finished:  # fmt: skip
             continue
         print(f"{job.id}: running", flush=True)
-        line = run_study_job(job, args.runs / spec.name / "jobs" / job.id, monitor_config, spec.name)
+        line = run_study_job(
+            job, args.runs / spec.name / "jobs" / job.id, monitor_config, spec.name
+        )
         write_line(out, line)
         t = line["target"]
         verdict = "censored at" if t["censored"] else "met at"

@@ -102,7 +102,7 @@ def test_met_late_through_the_harness(conventions):
     same, diverse = [(0, 0), (0, 1)], [(0, 0), (2, 1)]
     monitor = _monitor(2, conventions, interval_env_steps=10_000, cap_env_steps=100_000)
     harness = Harness(monitor=monitor)
-    for step in range(1, 9):  # boundaries every 5k steps
+    for _ in range(8):  # boundaries every 5k steps
         harness.ledger.count("sp", 5_000)
         cells = same if harness.ledger.env_steps < 30_000 else diverse
         harness.boundary(lambda c=cells: {"cells": c})
