@@ -36,7 +36,7 @@ from xpm_bench.generators.run import run_generation
 from xpm_bench.generators.target import MonitorConfig, TargetMonitor
 from xpm_bench.io import atomic_write, write_json
 from xpm_bench.population import load_population, population_content_hash, save_population
-from xpm_bench.sweep.job import JobPaths, read_json, read_state, update_state
+from xpm_bench.sweep.job import FileProgress, JobPaths, read_json, read_state, update_state
 from xpm_bench.sweep.report import results_line
 from xpm_bench.sweep.spec import Job, load_spec
 
@@ -94,6 +94,7 @@ def run_study_job(job: Job, root: Path, monitor_config: MonitorConfig, spec_name
             job.method, job.env_id, job.pop_size, seed=job.seed, preset=job.preset,
             overrides=job.overrides, run_dir=paths.run_dir, resume=resume,
             device=job.resources.device, threads=job.resources.threads, monitor=monitor,
+            progress=FileProgress(paths.progress),
         )  # fmt: skip
         # target first, then the population, then drop the checkpoint: a kill between any two
         # leaves a state this function continues from without losing the checks
