@@ -429,9 +429,14 @@ def _save(fig, path: Path) -> Path:
 def _cost_figure(lines: list[dict], path: Path) -> Path:
     import matplotlib.pyplot as plt
 
-    envs = [("MPPMR-v0", "study-mppmr"), ("OvercookedClassic-CrampedRoom-v0", "study-crampedroom")]
+    envs = [
+        ("MPPMR-v0", "study-mppmr", (2, 4, 8, 16)),
+        ("OvercookedClassic-CrampedRoom-v0", "study-crampedroom", (2, 4, 8)),
+    ]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    for ax, (env_id, spec) in zip(axes, envs):
+    for ax, (env_id, spec, grid) in zip(axes, envs):
+        cap = [TARGETS[env_id].cap(m) for m in grid]
+        ax.plot(grid, cap, color="grey", ls=":", lw=1, label="censoring cap")
         for i, method in enumerate(METHODS):
             sel = select(lines, spec, env_id, method)
             if not sel:
@@ -447,13 +452,13 @@ def _cost_figure(lines: list[dict], path: Path) -> Path:
                            facecolors=face, edgecolors=f"C{i}", zorder=3)  # fmt: skip
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
+        ax.set_xticks(list(grid), [str(m) for m in grid])
         ax.set_xlabel("population size M")
         ax.set_ylabel("real env steps to target (hollow: censored)")
         ax.set_title(env_id)
         ax.grid(True, which="both", alpha=0.3)
-        if ax.has_data():
-            ax.legend(fontsize=8)
-        else:
+        ax.legend(fontsize=8)
+        if not select(lines, spec, env_id):
             ax.text(0.5, 0.5, "no runs yet", ha="center", va="center", transform=ax.transAxes)
     return _save(fig, path)
 
