@@ -312,18 +312,10 @@ def slope_table(lines, spec, env_id) -> str:
 
 
 def ablation_table(lines) -> str:
-    ref = select(lines, "study-mppmr", "MPPMR-v0", "xpm-wm", 8)
     rows = [
-        [
-            "reference (default preset)",
-            cost_cell(ref).text(steps),
-            metric_cell(ref, "metrics", "xp_mean", "value").text(sig),
-        ]
-    ]
-    for spec in sorted({x["spec"] for x in lines} - set(MAIN_SPECS)):
-        sel = select(lines, spec)
-        rows.append([spec.removeprefix("study-ablation-"), cost_cell(sel).text(steps),
-                     metric_cell(sel, "metrics", "xp_mean", "value").text(sig)])  # fmt: skip
+        [label, cost_cell(runs).text(steps), metric_cell(runs, "metrics", "xp_mean", "value").text(sig)]
+        for label, runs in ablation_arms(lines)
+    ]  # fmt: skip
     return tabulate_rows(rows, ["XPM-WM at M=8", "cost to target", "XP return"])
 
 
@@ -395,7 +387,11 @@ def render(lines: list[dict], planned: dict[str, int]) -> str:
                 "![one cross-play matrix per method](images/study/xp_heatmaps.png)\n",
                 "![ego against holdouts](images/study/ego_vs_holdout.png)\n",
             ]  # fmt: skip
-    parts += ["## Ablations (MPPMR, M = 8)\n", ablation_table(lines) + "\n"]
+    parts += [
+        "## Ablations (MPPMR, M = 8)\n",
+        ablation_table(lines) + "\n",
+        "![ablations](images/study/ablations.png)\n",
+    ]
     return "\n".join(p for p in parts if p)
 
 
@@ -413,6 +409,7 @@ def write_figures(lines: list[dict], out: Path = FIGURES) -> list[Path]:
         _per_method_bars(mppmr, ("ego", "mean_return"), "ego return vs holdouts",
                          out / "ego_vs_holdout.png"),
         _heatmaps(mppmr, out / "xp_heatmaps.png"),
+        _ablation_figure(lines, out / "ablations.png"),
     ]  # fmt: skip
 
 
@@ -483,6 +480,31 @@ def _per_method_bars(lines, path_in_line, label: str, path: Path) -> Path:
     if handles:
         unique = dict(zip(names, handles))
         ax.legend(unique.values(), unique.keys(), fontsize=8)
+    return _save(fig, path)
+
+
+def ablation_arms(lines: list[dict]) -> list[tuple[str, list[dict]]]:
+    """(label, runs) of the reference XPM-WM at M = 8 and of every ablation spec."""
+    arms = [("reference (default preset)", select(lines, "study-mppmr", "MPPMR-v0", "xpm-wm", 8))]
+    specs = sorted({x["spec"] for x in lines} - set(MAIN_SPECS))
+    return arms + [(spec.removeprefix("study-ablation-"), select(lines, spec)) for spec in specs]
+
+
+def _ablation_figure(lines: list[dict], path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    arms = ablation_arms(lines)
+    for i, (_, runs) in enumerate(arms):
+        c = cost_cell(runs)
+        if c.ci is not None:
+            err = [[c.ci.estimate - c.ci.low], [c.ci.high - c.ci.estimate]]
+            ax.bar(i, c.ci.estimate, 0.7, yerr=err, color="C4", hatch="//" if c.censored else None)
+    ax.set_xticks(range(len(arms)), [label for label, _ in arms], rotation=20, fontsize=8)
+    ax.set_ylabel("real env steps to target (hatched: censored runs)")
+    ax.set_title("XPM-WM ablations, MPPMR-v0 M=8 (IQM over seeds)")
+    if not any(runs for _, runs in arms):
+        ax.text(0.5, 0.5, "no runs yet", ha="center", va="center", transform=ax.transAxes)
     return _save(fig, path)
 
 

@@ -50,3 +50,12 @@ def test_bad_spec_is_one_line_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and "Nope-v0" in err
     assert not list(tmp_path.glob("*.jsonl"))
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "benchmarks" / "study").glob("*.yaml")), ids=str)
+def test_study_specs_load(path):
+    """Every grid spec is a valid sweep spec against the live registries (methods present
+    but not yet registered are registered in-process, as the runner does)."""
+    run.register_present(run.spec_methods(path))
+    spec = run.load_spec(path)
+    assert spec.name.startswith("study-") and spec.name == f"study-{path.stem}"
