@@ -57,6 +57,12 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--rare", nargs="*", default=None, help="rare events to oversample")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--convention-agents",
+        action="store_true",
+        help="MPPMR: add the 8 scripted convention agents as further competent sources (their "
+        "self-play in train and held-out, cross-play of different conventions held out)",
+    )
     p.add_argument("--speed-batch", type=int, default=1024, help="copies for the speed ratio")
     p.add_argument("--skip-scalar", action="store_true", help="skip the scalar-head ablation")
     p.add_argument("--out", required=True)
@@ -104,6 +110,11 @@ def main() -> None:
     m = len(policies)
     if m < 2:
         raise SystemExit("the population needs at least 2 members (held-out cross-play)")
+    scripted = []
+    if args.convention_agents:
+        from xpm_bench.agents.scripted import mppmr_convention_agents
+
+        scripted = list(mppmr_convention_agents(probe).values())
     rare = args.rare if args.rare is not None else [e for e in target_events if e != "quit"]
 
     def new_env():
@@ -124,12 +135,16 @@ def main() -> None:
         for p in policies:
             p.reseed(1000 + i)
         fill(train, f"sp{i}", (policy, policy), args.steps, seed=10 + i)
+    for k, agent in enumerate(scripted):
+        fill(train, f"conv{k}", (agent, agent), args.steps // 2, seed=60 + k)
     fill(train, "random", random_pair(50), args.steps, seed=50)
     held = {}
     held_sp = replay_for(base_model, capacity=args.heldout_steps * 3, seed=args.seed + 1)
     for i, policy in enumerate(policies):
         policy.reseed(2000 + i)
         fill(held_sp, f"sp{i}", (policy, policy), args.heldout_steps, seed=100 + i)
+    for k, agent in enumerate(scripted):
+        fill(held_sp, f"conv{k}", (agent, agent), args.heldout_steps // 2, seed=160 + k)
     held["sp"] = held_sp
     held_rand = replay_for(base_model, capacity=args.heldout_steps * 3, seed=args.seed + 2)
     fill(held_rand, "random", random_pair(150), args.heldout_steps, seed=150)
@@ -142,6 +157,12 @@ def main() -> None:
                 policies[j].reseed(3100 + j)
                 fill(held_xp, f"xp{i}{j}", (policies[i], policies[j]), args.heldout_steps,
                      seed=200 + 10 * i + j)  # fmt: skip
+    lanes = probe.layout.n_lanes if scripted else 1
+    for k, first in enumerate(scripted):  # one partner of every other convention, lane kept
+        for other in range(k % lanes, len(scripted), lanes):
+            if other // lanes != k // lanes:
+                fill(held_xp, f"convxp{k}_{other}", (first, scripted[other]),
+                     args.heldout_steps // 2, seed=300 + 10 * k + other)  # fmt: skip
     held["xp"] = held_xp
     collect_s = time.perf_counter() - t0
     seq = 15 + 9  # 9 start positions per window, each followed by 15 real steps
@@ -202,7 +223,9 @@ def main() -> None:
         "members": m,
         "data": {
             "train_records": len(train),
-            "train_sources": [f"sp{i}" for i in range(m)] + ["random"],
+            "train_sources": [f"sp{i}" for i in range(m)]
+            + [f"conv{k}" for k in range(len(scripted))]
+            + ["random"],
             "heldout": {k: v.records() for k, v in held.items()},
             "windows_per_split": args.windows,
             "collect_s": round(collect_s, 1),
