@@ -1,8 +1,9 @@
 """Play whole episodes between pairs of policies, many pairs in one batched env.
 
 This is the inner loop of cross-play evaluation: ``P`` pairs x ``n`` episodes become
-``P * n`` copies of one batched env, each policy acts once per step on all the rows where it
-sits, and every copy's first episode is recorded.
+``P * n`` copies of one batched env on the rollout engine (the one training uses), each policy
+acts once per step and seat on all the rows where it sits, and every copy's first episode is
+recorded.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import torch
 
 from xpm_bench.agents.base import Policy
 from xpm_bench.registry import make
+from xpm_bench.rl.rollout import play_first_episodes
 
 
 @dataclass
@@ -42,60 +44,42 @@ def play_pairs(
     device: str = "cpu",
     env_kwargs: dict[str, Any] | None = None,
 ) -> EpisodeBatch:
-    """Play ``episodes`` episodes of every ``(seat-0 policy, seat-1 policy)`` pair."""
+    """Play ``episodes`` episodes of every ``(seat-0 policy, seat-1 policy)`` pair.
+
+    Runs on the rollout engine (:func:`xpm_bench.rl.rollout.play_first_episodes`): each
+    distinct (policy, seat) is one actor of the engine, acting through its own ``act`` on all
+    the copies where it sits, in order of first appearance.
+    """
     n_pairs = len(pairs)
     env = make(env_id, num_envs=n_pairs * episodes, device=device, **(env_kwargs or {}))
-    obs, _ = env.reset(seed=seed)
-    groups = _rows_by_policy(pairs, episodes, device)
-    carries = {key: _initial_carry(policy, len(rows)) for key, (policy, rows) in groups.items()}
-    finished = torch.zeros(env.num_envs, dtype=torch.bool, device=env.device)
-    returns = torch.zeros(env.num_envs, 2, device=env.device)
-    lengths = torch.zeros(env.num_envs, dtype=torch.int64, device=env.device)
-    events = torch.zeros(env.num_envs, 2, env.num_events, device=env.device)
-    terminated = torch.zeros(env.num_envs, dtype=torch.bool, device=env.device)
-    actions = torch.zeros(env.num_envs, 2, dtype=torch.int64, device=env.device)
-    while not bool(finished.all()):
-        with torch.no_grad():
-            for key, (policy, rows) in groups.items():
-                seat = key[1]
-                act, carries[key] = policy.act(obs[rows, seat], carries[key])
-                actions[rows, seat] = act.to(actions.device)
-        obs, _, term, trunc, info = env.step(actions)
-        newly = (term | trunc) & ~finished
-        if bool(newly.any()):
-            returns[newly] = info["episode_return"][newly]
-            lengths[newly] = info["episode_length"][newly]
-            events[newly] = info["episode_events"][newly]
-            terminated[newly] = term[newly]
-            finished |= newly
+    actors, seats = _actors_by_seat(pairs, episodes, env.device)
+    played = play_first_episodes(env, seats, actors, seed)
     shape = (n_pairs, episodes)
     return EpisodeBatch(
-        returns.view(*shape, 2),
-        lengths.view(shape),
-        events.view(*shape, 2, -1),
-        terminated.view(shape),
+        played.returns.view(*shape, 2),
+        played.lengths.view(shape),
+        played.events.view(*shape, 2, -1),
+        played.terminated.view(shape),
     )
 
 
-def _rows_by_policy(
-    pairs, episodes: int, device
-) -> dict[tuple[int, int], tuple[Policy, torch.Tensor]]:
-    """Group copy indices by (policy identity, seat) so each policy acts once per seat per step."""
-    rows: dict[tuple[int, int], list[int]] = {}
-    policies: dict[int, Policy] = {}
+def _actors_by_seat(
+    pairs: Sequence[tuple[Policy, Policy]], episodes: int, device: torch.device
+) -> tuple[list[Policy], torch.Tensor]:
+    """One engine actor per distinct (policy, seat), in order of first appearance, and the
+    ``[P * episodes, 2]`` seating. A policy in both seats is two actors sharing the policy,
+    so each seat keeps its own carry and calls, as a per-seat loop would."""
+    slot: dict[tuple[int, int], int] = {}
+    actors: list[Policy] = []
+    seats = torch.zeros(len(pairs), 2, dtype=torch.int64)
     for p, pair in enumerate(pairs):
         for seat, policy in enumerate(pair):
-            policies[id(policy)] = policy
-            rows.setdefault((id(policy), seat), []).extend(range(p * episodes, (p + 1) * episodes))
-    return {
-        key: (policies[key[0]], torch.tensor(r, dtype=torch.int64, device=device))
-        for key, r in rows.items()
-    }
-
-
-def _initial_carry(policy: Policy, batch: int) -> Any:
-    reset_carry = getattr(policy, "reset_carry", None)
-    return reset_carry(batch) if reset_carry else None
+            key = (id(policy), seat)
+            if key not in slot:
+                slot[key] = len(actors)
+                actors.append(policy)
+            seats[p, seat] = slot[key]
+    return actors, seats.repeat_interleave(episodes, dim=0).to(device)
 
 
 def cross_play_returns(

@@ -61,3 +61,4 @@ def generator_names() -> list[str]:
 
 
 register_generator("sp", "xpm_bench.generators.sp", "independent self-play PPO agents")
+register_generator("xpm-sim", "xpm_bench.generators.xpm_sim", "XPM objective on real rollouts, sequential members (XPM-Sim)")

@@ -1,6 +1,7 @@
 """A PPO training loop over one batched env, and the best-response trainer built from it.
 
-:class:`PPOTrainer` owns one learner, its env and rollout state; each :meth:`PPOTrainer.update`
+:class:`PPOTrainer` owns one learner (self-play by default, or a best response against frozen
+co-actors), its env and rollout state, on the one rollout engine (:mod:`xpm_bench.rl.rollout`); each :meth:`PPOTrainer.update`
 collects one rollout and runs one PPO update, annealing the learning rate and the reward
 shaping by the learner's env steps. Its whole state (learner, optimiser, RNG, rollout state) is
 one ``state_dict`` at an update boundary, which is what makes resumed runs identical to
@@ -20,8 +21,9 @@ from xpm_bench.agents.base import Policy
 from xpm_bench.agents.networks import NetPolicy, default_arch
 from xpm_bench.errors import ConfigError
 from xpm_bench.rl.ledger import Ledger, MeteredEnv
-from xpm_bench.rl.ppo import Learner, PPOConfig, learner_batch, ppo_update
-from xpm_bench.rl.rollout import RolloutState, collect_rollout, initial_state
+from xpm_bench.rl.ppo import SP_OBJECTIVE, Learner, PPOConfig, learner_batch, ppo_update
+from xpm_bench.rl.rollout import RolloutState, Seating, collect_rollout, initial_state
+from xpm_bench.rl.streams import Stream
 
 Tensor = torch.Tensor
 
@@ -130,9 +132,11 @@ def reward_weights(
 class PPOTrainer:
     """One learner trained with PPO on ``env`` against a fixed list of co-actors.
 
-    ``actors[index]`` is the learner's policy; the others are frozen partners. ``assignment``
-    ``[B, 2]`` places actors in seats, and ``reassign(done, state, generator)`` may move them
-    between episodes (a best-response learner meets a new partner and seat each episode).
+    ``actors[0]`` is the learner's policy; ``partners`` are frozen co-actors 1..n. ``seating``
+    ``[B, 2]`` (or a :class:`Seating`) places actors in seats (default: the learner in both),
+    and ``reassign(done, state, generator)`` may reseat finished copies between episodes (a
+    best-response learner meets a new partner and seat each episode). The learner trains on
+    its objective's streams (``learner.streams``). The ledger kinds come from the seating.
     """
 
     def __init__(
@@ -142,9 +146,8 @@ class PPOTrainer:
         config: TrainConfig,
         seed: int,
         partners: Sequence[Policy] = (),
-        assignment: Tensor | None = None,
+        seating: Tensor | Seating | None = None,
         reassign: Callable[[Tensor, RolloutState, torch.Generator], None] | None = None,
-        kind: str | None = None,
     ):
         self.env, self.learner, self.config = env, learner, config
         self.actors: list[Policy] = [learner.policy(), *partners]
@@ -152,20 +155,20 @@ class PPOTrainer:
         self.generator = torch.Generator().manual_seed(int(seed))
         self.sample_generator = torch.Generator(device=env.device).manual_seed(int(seed) + 1)
         self.reassign = reassign
-        self.kind = kind
-        self.obs_ndim = len(env.observation_shape)
         self.updates_done = 0
         self.steps_done = 0
-        b = env.num_envs
-        if assignment is None:
-            assignment = torch.zeros(b, 2, dtype=torch.int64, device=env.device)
-        self._assignment = assignment
+        if seating is None:
+            seating = torch.zeros(env.num_envs, 2, dtype=torch.int64, device=env.device)
+        self._seating = seating
         self.state: RolloutState | None = None
 
     def start(self, seed: int) -> None:
         """Reset the env and the rollout state (a fresh run)."""
         obs, _ = self.env.reset(seed=seed)
-        self.state = initial_state(obs, self._assignment, self.actors)
+        seating = self._seating
+        self.state = initial_state(
+            obs, seating if isinstance(seating, Tensor) else _copy_seating(seating), self.actors
+        )
         if self.reassign is not None:
             self.reassign(torch.ones_like(self.state.starts), self.state, self.generator)
 
@@ -196,15 +199,9 @@ class PPOTrainer:
                 self.reassign(done, state, gen)
 
         rollout = collect_rollout(
-            self.env,
-            self.state,
-            self.actors,
-            cfg.rollout_steps,
-            self.sample_generator,
-            on_end,
-            self.kind,
+            self.env, self.state, self.actors, cfg.rollout_steps, self.sample_generator, on_end
         )
-        batch = learner_batch(rollout, self.learner, 0, ppo, self.obs_ndim)
+        batch = learner_batch(rollout, self.learner, 0, ppo)
         stats = ppo_update(self.learner, batch, ppo, self.generator)
         self.updates_done += 1
         self.steps_done += cfg.rollout_steps * self.env.num_envs
@@ -226,15 +223,33 @@ class PPOTrainer:
         self.learner.load_state_dict(data["learner"])
         self.generator.set_state(data["generator"])
         self.sample_generator.set_state(data["sample_generator"])
-        self.state = RolloutState.from_state_dict(data["rollout"], self.env.device)
+        if self.state is None:
+            obs = data["rollout"]["obs"].to(self.env.device)
+            self.state = initial_state(obs, data["rollout"]["seating"]["seats"], self.actors)
+        self.state.load_state_dict(data["rollout"])
         self.updates_done = int(data["updates_done"])
         self.steps_done = int(data["steps_done"])
 
 
-def make_learner(env: Any, config: TrainConfig, seed: int, device: str = "cpu") -> Learner:
-    """A fresh learner whose architecture fits ``env`` and ``config``."""
+def _copy_seating(seating: Seating) -> Seating:
+    return Seating.from_state_dict(seating.state_dict(), seating.seats.device)
+
+
+def make_learner(
+    env: Any,
+    config: TrainConfig,
+    seed: int,
+    device: str = "cpu",
+    streams: Sequence[Stream] = SP_OBJECTIVE,
+) -> Learner:
+    """A fresh learner whose architecture fits ``env`` and ``config``, with objective
+    ``streams`` (self-play by default)."""
     arch, kwargs = config.arch_spec(tuple(env.observation_shape), env.num_actions)
-    return Learner(arch, kwargs, config.ppo, seed, device)
+    return Learner(arch, kwargs, config.ppo, seed, device, streams)
+
+
+# A best response to a population: every cross-play sample, one value head for all partners.
+BEST_RESPONSE_OBJECTIVE = (Stream("xp:*:*"),)
 
 
 def random_partner_reassign(
@@ -253,7 +268,7 @@ def random_partner_reassign(
         pair = torch.stack([torch.zeros_like(partner), partner], dim=1)
         flip = seat == 1
         pair[flip] = pair[flip].flip(1)
-        state.assignment[rows] = pair
+        state.seating.set_rows(rows, pair)
 
     return reassign
 
@@ -266,15 +281,14 @@ def train_best_response(
     ledger: Ledger | None = None,
     device: str = "cpu",
     env_kwargs: dict[str, Any] | None = None,
-    kind: str = "xp",
     callback: Callable[[PPOTrainer, dict[str, Any]], None] | None = None,
 ) -> tuple[NetPolicy, Learner]:
     """Train one PPO learner against frozen ``partners``.
 
     Every episode of every env copy draws one partner uniformly and a random seat for the
-    learner. Env steps are charged to ``ledger`` (a fresh one if None) under ``kind``.
-    ``callback(trainer, stats)`` runs after every update. Returns the learner's policy
-    (stochastic) and the learner itself (actor, critic, optimiser).
+    learner. Env steps are charged to ``ledger`` (a fresh one if None), as ``xp`` (the
+    seating's kind). ``callback(trainer, stats)`` runs after every update. Returns the
+    learner's policy (stochastic) and the learner itself (actor, critic, optimiser).
     """
     from xpm_bench.registry import make
 
@@ -283,9 +297,9 @@ def train_best_response(
     env = MeteredEnv(
         make(env_id, num_envs=config.num_envs, device=device, **(env_kwargs or {})),
         ledger or Ledger(),
-        kind,
+        "xp",
     )
-    learner = make_learner(env, config, seed, device)
+    learner = make_learner(env, config, seed, device, BEST_RESPONSE_OBJECTIVE)
     trainer = PPOTrainer(
         env,
         learner,
@@ -293,7 +307,6 @@ def train_best_response(
         seed + 2,
         partners=partners,
         reassign=random_partner_reassign(len(partners)),
-        kind=kind,
     )
     trainer.start(seed)
     while not trainer.done:
