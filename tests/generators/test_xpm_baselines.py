@@ -9,10 +9,6 @@ import pytest
 import torch
 
 import xpm_bench
-
-# Until the multi-policy training core (issue #9) is in main, LIPO and CoMeDi cannot run.
-pytest.importorskip("xpm_bench.rl.streams", reason="needs the multi-policy core (issue #9)")
-
 from xpm_bench.agents.scripted import mppmr_convention_agents
 from xpm_bench.errors import ConfigError
 from xpm_bench.evaluation import metrics as mx
