@@ -61,4 +61,16 @@ def generator_names() -> list[str]:
 
 
 register_generator("sp", "xpm_bench.generators.sp", "independent self-play PPO agents")
-register_generator("xpm-sim", "xpm_bench.generators.xpm_sim", "XPM objective on real rollouts, sequential members (XPM-Sim)")
+register_generator(
+    "xpm-sim",
+    "xpm_bench.generators.xpm_sim",
+    "XPM objective on real rollouts, sequential members (XPM-Sim)",
+)
+register_generator(
+    "lipo", "xpm_bench.generators.lipo", "LIPO: all agents at once, SP - lambda * max XP"
+)
+register_generator(
+    "comedi",
+    "xpm_bench.generators.comedi",
+    "CoMeDi: sequential agents, SP - XP with j* + mixed play",
+)
