@@ -163,9 +163,9 @@ def test_xpm_sim_second_member_is_incompatible_with_the_first(sim_m2_default):
 @pytest.mark.slow  # shares the population of the test above
 @pytest.mark.xfail(
     strict=True,
-    reason="measured (seed 0): both members use one landmark through different lanes, a "
-    "handshake, so the incompatibility is not in good faith; XP-state expansion did not "
-    "prevent it at these settings",
+    reason="measured (seed 0): both members use one landmark and member 1 quits in 97% of "
+    "XP episodes (self-sabotage); XP-state expansion did not prevent it at these settings",
 )
-def test_xpm_sim_second_member_finds_another_landmark(sim_m2_default):
+def test_xpm_sim_second_member_is_incompatible_in_good_faith(sim_m2_default):
     assert sim_m2_default["landmarks_used"] == 2
+    assert sim_m2_default["self_sabotage_rate"] <= 0.1
