@@ -158,3 +158,20 @@ def test_censoring_rule():
     assert cost_outcome([], 50).censored
     with pytest.raises(ConfigError, match="cost cap"):
         cost_outcome([], 0)
+
+
+@pytest.mark.slow  # two smoke self-play runs: about 2 minutes on a loaded 2-core CPU
+def test_monitoring_does_not_change_the_run():
+    """The checks draw nothing from the generator's randomness and count nothing: a monitored
+    run gives the population and ledger of the same run without a monitor."""
+    from xpm_bench.generators.run import run_generation
+    from xpm_bench.population import population_content_hash
+
+    plain = run_generation("sp", "MPPMR-v0", 2, seed=3, preset="smoke", threads=1)
+    monitor = TargetMonitor("MPPMR-v0", 2, MonitorConfig(interval_env_steps=20_000, episodes=4))
+    watched = run_generation(
+        "sp", "MPPMR-v0", 2, seed=3, preset="smoke", threads=1, monitor=monitor
+    )
+    assert population_content_hash(watched) == population_content_hash(plain)
+    assert watched.ledger["env_steps"] == plain.ledger["env_steps"]
+    assert len(monitor.checks) >= 4 and monitor.checks[-1]["scores"]["landmarks_used"] is not None

@@ -258,7 +258,6 @@ class TargetMonitor:
         self.checks: list[dict[str, Any]] = []
         self.eval_episodes = 0
         self._next_check = config.interval_env_steps
-        self._scored_members = -1  # finished-member count at the last check that played
 
     # the harness's side
     def on_boundary(self, ledger: Any, state_fn: Callable[[], dict[str, Any]]) -> None:
