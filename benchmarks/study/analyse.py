@@ -442,11 +442,12 @@ def _cost_figure(lines: list[dict], path: Path) -> Path:
             mid = [cost_cell(select(sel, spec, m=m)).ci.estimate for m in ms]
             fit = slope(sel)
             label = method if fit is None else f"{method}: slope {fit.slope:.2f}"
-            ax.plot(ms, mid, color=f"C{i}", marker="o", label=label)
+            shift = 2 ** (0.04 * (i - 2))  # methods side by side, so equal costs stay visible
+            ax.plot([m * shift for m in ms], mid, color=f"C{i}", label=label)
             for x in sel:  # every run; hollow = censored at the cap
                 face = "none" if x["target"]["censored"] else f"C{i}"
-                ax.scatter([x["pop_size"]], [x["target"]["cost_env_steps"]], s=30,
-                           facecolors=face, edgecolors=f"C{i}", zorder=3)  # fmt: skip
+                ax.scatter([x["pop_size"] * shift], [x["target"]["cost_env_steps"]], s=34,
+                           facecolors=face, edgecolors=f"C{i}", linewidths=1.5, zorder=3)  # fmt: skip
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_xticks(list(grid), [str(m) for m in grid])
