@@ -124,6 +124,7 @@ def run_study_job(job: Job, root: Path, monitor_config: MonitorConfig, spec_name
         )
         save_population(pop, paths.population)
         (paths.run_dir / CHECKPOINT_NAME).unlink(missing_ok=True)
+        paths.progress.unlink(missing_ok=True)
         state = update_state(
             paths, generate_s=float(state.get("generate_s") or 0) + time.perf_counter() - start
         )

@@ -139,6 +139,20 @@ def test_checkpoint_carries_the_monitor(tmp_path, conventions):
     assert resumed.checks == monitor.checks and resumed.checks[0]["met"]
 
 
+def test_members_in_another_form_give_no_population():
+    """XPM-WM keeps its members as actors on a shared model: not rebuilt mid-run, so the
+    check says the population is not finished (the finished population is checked)."""
+    from xpm_bench.generators.target import members_from_state
+
+    assert members_from_state({"members": [{"actor": {}, "index": 0}]}) == []
+    assert members_from_state({"current": None}) == []
+    monitor = TargetMonitor("MPPMR-v0", 2, MonitorConfig(interval_env_steps=10))
+    harness = Harness(monitor=monitor)
+    harness.ledger.count("sp", 10)
+    harness.boundary(lambda: {"members": [{"actor": {}}]})
+    assert monitor.checks[0]["unmet"] == ["0 of 2 members finished"]
+
+
 # ------------------------------------------------------------------- censoring rule
 def _check(steps, met):
     return {"ledger": {"env_steps": steps}, "met": met}

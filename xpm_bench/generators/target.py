@@ -24,7 +24,7 @@ fixed budget the target can first be met once the last member is done.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -209,10 +209,24 @@ def cost_outcome(
 
 
 # ----------------------------------------------------------------------- monitor
+_MEMBER_FIELDS = {f.name for f in fields(Member)}
+_MEMBER_REQUIRED = {"name", "arch", "arch_kwargs", "state_dict"}
+
+
 def members_from_state(state: dict[str, Any], device: str = "cpu") -> list[Policy]:
     """Policies of the finished members in a generator's checkpoint state (its ``members``
-    list of plain :class:`~xpm_bench.population.Member` fields)."""
-    members = [Member(**m) for m in (state or {}).get("members", [])]
+    list of plain :class:`~xpm_bench.population.Member` fields).
+
+    A generator whose state keeps its members in another form (XPM-WM's actors on a shared
+    world model's features, LIPO's joint learners) gives no population here: only its
+    finished population is checked (:meth:`TargetMonitor.finish`).
+    """
+    entries = (state or {}).get("members", [])
+    if not isinstance(entries, list) or not all(
+        isinstance(m, dict) and _MEMBER_REQUIRED <= set(m) <= _MEMBER_FIELDS for m in entries
+    ):
+        return []
+    members = [Member(**m) for m in entries]
     return [m.policy(device, seed=i) for i, m in enumerate(members)]
 
 
