@@ -346,9 +346,15 @@ def render(lines: list[dict], planned: dict[str, int]) -> str:
         "not meet the target within the cap (or at all) is censored at the cap and enters the "
         "statistics at the cap: a lower bound on its cost, marked `≥`. Targets:\n",
         targets + "\n",
-        "The generators in this checkout train each member for a fixed budget, so the "
-        "population is complete (and the target can first be met) when the last member is "
-        f"done. Cells: IQM over seeds with a {level} stratified-bootstrap interval "
+        "**Read the costs with this in mind.** The generators in this checkout train each "
+        "member for a fixed budget and none stops early, and a check counts only finished "
+        "members (sequential methods: the `members` list of the generator state; LIPO and "
+        "XPM-WM keep theirs in other forms, so only their finished population is checked). "
+        "The target can therefore first be met when the last member is done: a met run's "
+        "cost is its preset's whole budget, and a cost comparison between methods is a "
+        "comparison of their preset budgets, conditioned on the target being met. Diversity, "
+        "SP/XP and ego numbers are the evaluator's (`default` protocol) on that final "
+        f"population. Cells: IQM over seeds with a {level} stratified-bootstrap interval "
         f"({N_BOOT} resamples, `xpm_bench.stats`).\n",
         "## Runs\n",
         runs_table(lines, planned) + "\n",
