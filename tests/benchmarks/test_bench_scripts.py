@@ -236,3 +236,25 @@ def test_single_copy_speed_view_workers_run_in_process():
         spec = {"env_id": "MPPMR-v0", "backend": "numba", "view": view, "threads": 1,
                 "min_seconds": 0.02, "warmup_steps": 20, "seed": 0}  # fmt: skip
         check_timing_row({"peak_rss_mb": 1.0, **bench.measure_view(spec)}, 1)
+
+
+def test_xpm_wm_mppmr_ratios_compare_real_steps_at_the_same_size():
+    bench = load_script("xpm_wm_mppmr.py")
+    row = {"sp_mean": 1.0, "overrides": []}
+    rows = [
+        {**row, "method": "xpm-wm", "pop_size": 8, "real_env_steps": 100},
+        {**row, "method": "lipo", "pop_size": 8, "real_env_steps": 1_000},
+        {**row, "method": "comedi", "pop_size": 8, "real_env_steps": 450},
+        {**row, "method": "comedi", "pop_size": 4, "real_env_steps": 7},
+        {
+            **row,
+            "method": "xpm-wm",
+            "pop_size": 4,
+            "real_env_steps": 50,
+            "overrides": ["kl_gamma=0"],
+        },
+    ]
+    assert bench.ratios(rows, "xpm-wm") == {
+        "lipo_over_xpm-wm_M8": 10.0,
+        "comedi_over_xpm-wm_M8": 4.5,
+    }

@@ -17,7 +17,10 @@ from xpm_bench.envs import backends
 from xpm_bench.envs.overcooked.layout import NUM_CODES, SOUP, STARTED, layout_names
 from xpm_bench.errors import ActionError, EnvArgumentError
 
-ENV_IDS = xpm_bench.registered_ids()
+# the envs with compiled kernels (CMG has none: a step is a handful of torch ops)
+ENV_IDS = [
+    i for i in xpm_bench.registered_ids() if xpm_bench.make(i, backend="torch").numba_kernels
+]
 STEPS = 130
 SHORT = {"horizon": 50}  # Overcooked at a short horizon: several auto-resets, urgency channel
 

@@ -20,6 +20,14 @@ from xpm_bench.population import load_population
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = ["env_steps=4096", "num_envs=32", "rollout_steps=16"]
+# methods whose configs are not sized by env steps and copies (a world model's iterations)
+TINY_BY_METHOD = {
+    "xpm-wm": [
+        "phase1_max_iterations=3", "phase1_min_iterations=1", "member_iterations=2",
+        "imagined_envs=32", "real_envs=4", "real_rollout_steps=8", "warmup_iterations=1",
+        "model_updates=1",
+    ],
+}  # fmt: skip
 
 
 def _same_population(a, b):
@@ -48,9 +56,10 @@ def test_generator_contract(method):
 
 @pytest.mark.parametrize("method", generator_names())
 def test_same_seed_gives_identical_population(method, tmp_path):
-    a = run_generation(method, "MPPMR-v0", 2, seed=5, preset="smoke", overrides=TINY)
-    b = run_generation(method, "MPPMR-v0", 2, seed=5, preset="smoke", overrides=TINY)
-    c = run_generation(method, "MPPMR-v0", 2, seed=6, preset="smoke", overrides=TINY)
+    tiny = TINY_BY_METHOD.get(method, TINY)
+    a = run_generation(method, "MPPMR-v0", 2, seed=5, preset="smoke", overrides=tiny)
+    b = run_generation(method, "MPPMR-v0", 2, seed=5, preset="smoke", overrides=tiny)
+    c = run_generation(method, "MPPMR-v0", 2, seed=6, preset="smoke", overrides=tiny)
     _same_population(a, b)
     assert _counts(a.ledger) == _counts(b.ledger)
     assert a.ledger["env_steps"] > 0
@@ -65,9 +74,10 @@ def test_sp_members_do_not_depend_on_population_size():
     assert large.ledger["env_steps"] == 2 * small.ledger["env_steps"]
 
 
-def test_interrupt_checkpoints_then_resume_matches(tmp_path):
+@pytest.mark.parametrize("method", generator_names())
+def test_interrupt_checkpoints_then_resume_matches(tmp_path, method):
     """A stop request (what Ctrl-C/SIGTERM set) checkpoints at the next boundary and stops."""
-    reference = run_generation("sp", "MPPMR-v0", 2, seed=1, preset="smoke", overrides=TINY)
+    reference = run_generation(method, "MPPMR-v0", 2, seed=1, preset="smoke", overrides=TINY)
 
     class StopAfter:
         def __init__(self, harness_ref, n):
@@ -96,7 +106,7 @@ def test_interrupt_checkpoints_then_resume_matches(tmp_path):
     try:
         with pytest.raises(GenerationInterrupted, match="--resume"):
             run_generation(
-                "sp",
+                method,
                 "MPPMR-v0",
                 2,
                 seed=1,
@@ -112,11 +122,11 @@ def test_interrupt_checkpoints_then_resume_matches(tmp_path):
     assert (tmp_path / "run" / "checkpoint.pt").exists()
     with pytest.raises(ConfigError, match="already holds a checkpoint"):
         run_generation(
-            "sp", "MPPMR-v0", 2, seed=1, preset="smoke", overrides=TINY, run_dir=tmp_path / "run"
+            method, "MPPMR-v0", 2, seed=1, preset="smoke", overrides=TINY, run_dir=tmp_path / "run"
         )
     with pytest.raises(ConfigError, match="seed=1"):
         run_generation(
-            "sp",
+            method,
             "MPPMR-v0",
             2,
             seed=9,
@@ -126,7 +136,7 @@ def test_interrupt_checkpoints_then_resume_matches(tmp_path):
             resume=True,
         )
     resumed = run_generation(
-        "sp",
+        method,
         "MPPMR-v0",
         2,
         seed=1,
@@ -145,10 +155,11 @@ def _cli(*args):
     return [sys.executable, "-m", "xpm_bench.cli.main", *args]
 
 
-def test_killed_run_resumes_to_the_uninterrupted_population(tmp_path):
+@pytest.mark.parametrize("method", generator_names())
+def test_killed_run_resumes_to_the_uninterrupted_population(tmp_path, method):
     """SIGKILL a CLI run after a checkpoint, --resume it, compare with an uninterrupted run."""
     common = [
-        "generate", "--method", "sp", "--env", "MPPMR-v0", "--pop-size", "2",
+        "generate", "--method", method, "--env", "MPPMR-v0", "--pop-size", "2",
         "--preset", "smoke", "--seed", "4", "--threads", "1", "--quiet",
         "--checkpoint-interval", "0", "--set", "env_steps=6144", "--set", "num_envs=32",
         "--set", "rollout_steps=16",
@@ -156,7 +167,7 @@ def test_killed_run_resumes_to_the_uninterrupted_population(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     overrides = ["env_steps=6144", "num_envs=32", "rollout_steps=16"]
     reference = run_generation(
-        "sp", "MPPMR-v0", 2, seed=4, preset="smoke", overrides=overrides, threads=1
+        method, "MPPMR-v0", 2, seed=4, preset="smoke", overrides=overrides, threads=1
     )
 
     out, run_dir = tmp_path / "pop.pt", tmp_path / "run"
@@ -164,13 +175,13 @@ def test_killed_run_resumes_to_the_uninterrupted_population(tmp_path):
         _cli(*common, "-o", str(out), "--run-dir", str(run_dir)), env=env, cwd=tmp_path
     )
     checkpoint = run_dir / "checkpoint.pt"
-    total = 2 * 6144
+    total = reference.ledger["env_steps"]
     killed_at = None
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
         if checkpoint.exists():
             steps = torch.load(checkpoint, weights_only=True)["ledger"]["env_steps"]
-            if steps > total // 2:  # into the second member
+            if steps > total // 2:  # past half way (for sp: into the second member)
                 proc.send_signal(signal.SIGKILL)
                 killed_at = steps
                 break

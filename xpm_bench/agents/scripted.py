@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from xpm_bench.agents.base import CellTablePolicy
+from xpm_bench.agents.base import CellTablePolicy, ConstantPolicy
+from xpm_bench.envs.cmg import CMGEnv
 from xpm_bench.envs.mppmr import MPPMREnv, convention_action_table
 
 
@@ -17,3 +18,8 @@ def mppmr_convention_agents(env: MPPMREnv) -> dict[tuple[int, int], CellTablePol
         for k in range(layout.n_landmarks)
         for p in range(layout.n_lanes)
     }
+
+
+def cmg_convention_agents(env: CMGEnv) -> dict[int, ConstantPolicy]:
+    """For every convention ``k`` of a CMG env, the agent that always picks ``k``."""
+    return {k: ConstantPolicy(k) for k in range(env.n_conventions)}

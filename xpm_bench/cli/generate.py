@@ -31,7 +31,8 @@ class _RateColumn(ProgressColumn):
 
 
 class RichProgress:
-    """A rich progress bar: env steps, member, recent sparse return, steps/s and ETA."""
+    """A rich progress bar: env steps, member, recent sparse return (SP and XP returns for the
+    cross-play minimisers), steps/s and ETA."""
 
     def __init__(self, label: str):
         self.label = label
@@ -67,6 +68,10 @@ class RichProgress:
         info = (
             f"member {metrics.get('member', '?')}  return {ret:.3g}" if not math.isnan(ret) else ""
         )
+        if "xp" in metrics:  # cross-play minimisers: current SP and XP returns
+            xp = metrics["xp"]
+            info = f"member {metrics.get('member', '?')}  sp {metrics.get('sp', ret):.3g}"
+            info += f"  xp {xp:.3g}" if not math.isnan(xp) else ""
         self.progress.update(self.task, completed=done_steps, info=info, rate=rate)
 
     def stop(self) -> None:

@@ -43,3 +43,19 @@ for _family, _rule in OVERCOOKED_RULES.items():
         description=f"Overcooked on layout=<any shipped layout> (default cramped_room), {_rule}",
         family="Overcooked",
     )
+
+register(
+    "CMG-v0",
+    entry_point="xpm_bench.envs.cmg:CMGEnv",
+    kwargs={"n_conventions": 8, "payoffs": None},
+    description="Cooperative matrix game (LIPO's): 8 conventions, payoffs all 1, one step",
+)
+# One convention pays clearly more: independent self-play mostly finds it, diverse
+# populations must spread over the others (the test bed of the XPM generators' tests).
+register(
+    "CMG-Skewed-v0",
+    entry_point="xpm_bench.envs.cmg:CMGEnv",
+    kwargs={"n_conventions": 8, "payoffs": (1.0,) + (0.5,) * 7},
+    description="Cooperative matrix game: 8 conventions, convention 0 pays 1, the others 0.5",
+    family="CMG",
+)

@@ -215,6 +215,11 @@ class BatchedEnv(ABC):
             state.get("episode_events", torch.zeros_like(self._episode_events))
         )
 
+    def observe(self) -> Tensor:
+        """The current observation of every copy, ``Tensor[B, 2, *obs_shape]`` (a copy): after
+        :meth:`set_state`, the restored state's (XP-state starts need it)."""
+        return self._observe().clone()
+
     def render(self, mode: str = "ansi", index: int = 0) -> str | np.ndarray:
         """Draw copy ``index``: ``"ansi"`` gives a string, ``"rgb_array"`` an ``[H, W, 3]`` uint8 array."""
         if mode == "ansi":

@@ -249,7 +249,7 @@ def check_population_fits_env(population: Population):
     env = make(population.env_id, num_envs=1, **population.env_kwargs)
     for member in population.members:
         kwargs = member.arch_kwargs
-        obs_shape = kwargs.get("obs_shape")
+        obs_shape = population.observation_shape(member)  # through a shared model, if any
         if obs_shape is not None and tuple(obs_shape) != tuple(env.observation_shape):
             raise PopulationFileError(
                 f"member {member.name!r} expects observations of shape {tuple(obs_shape)} but "

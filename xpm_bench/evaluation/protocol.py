@@ -167,6 +167,20 @@ _OVERCOOKED_EGO = {
 }
 
 
+# CMG: a constant observation, so the ego's best response is the one convention that pays
+# most on average over the population's members; one-step episodes, no shaping needed.
+_CMG_EGO = {
+    "env_steps": 20_480,
+    "num_envs": 256,
+    "rollout_steps": 4,
+    **_NET,
+    "reward_set": "sparse",
+    "shaping_anneal_steps": 0,
+    "event_shaping": (),
+    "ppo": _PPO,
+}
+
+
 def _ego(base: dict[str, Any], env_steps: int) -> dict[str, Any]:
     return {**base, "env_steps": env_steps}
 
@@ -178,6 +192,8 @@ def _ego(base: dict[str, Any], env_steps: int) -> dict[str, Any]:
 PROTOCOLS: dict[tuple[str, str], Protocol] = {
     ("MPPMR", "smoke"): Protocol("smoke", 1, episodes=4, n_boot=200, ego=_ego(_MPPMR_EGO, 30_000)),
     ("MPPMR", "default"): Protocol("default", 1, episodes=32, ego=_ego(_MPPMR_EGO, 200_000)),
+    ("CMG", "smoke"): Protocol("smoke", 1, episodes=16, n_boot=200, ego=_ego(_CMG_EGO, 4_096)),
+    ("CMG", "default"): Protocol("default", 1, episodes=128, ego=_ego(_CMG_EGO, 20_480)),
     ("Overcooked", "smoke"): Protocol(
         "smoke",
         2,  # v2: the smoke holdout tier (v1 used the standard set)
@@ -208,6 +224,12 @@ PINNED_FINGERPRINTS: dict[tuple[str, str, int], str] = {
         "default",
         1,
     ): "sha256:ce632041b239ee93f7f8a6d7f57cb89239a1898c43c71d932e00f2e48e596984",
+    ("CMG", "smoke", 1): "sha256:e58eebd1ce6aabe85fa0ff799ce36fb5a4799f731c486ddaa391709a57b4b6bf",
+    (
+        "CMG",
+        "default",
+        1,
+    ): "sha256:db2fa106cff6aaac9b36471c4ab81c52b2d2e0d2d34ee15bbb32bb691753532d",
     (
         "Overcooked",
         "smoke",

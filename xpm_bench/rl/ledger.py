@@ -2,7 +2,10 @@
 
 One step of one env copy counts 1. Kinds: ``sp`` (self-play: both seats the same agent),
 ``xp`` (cross-play: two different agents), ``mp`` (mixed play: a seat switched between
-agents inside an episode, as in CoMeDi). Imagined (world-model) steps are counted apart.
+agents inside an episode, as in CoMeDi). Imagined (world-model) steps are counted apart,
+by the same kinds (``imagined_steps_by_kind``; counted by :class:`xpm_bench.wm.imagined_env.
+ImaginedEnv`). Ledgers written before that split read back with their imagined total under
+``"unsplit"``.
 
 Generators never report counts themselves: they step environments obtained from the harness
 (:class:`MeteredEnv`), which adds ``num_envs`` steps to the ledger on every ``step`` call under
@@ -34,6 +37,7 @@ class Ledger:
     env_steps: int = 0
     env_steps_by_kind: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
     imagined_steps: int = 0
+    imagined_steps_by_kind: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
     wall_clock_s: float = 0.0
     _clock_start: float | None = field(default=None, repr=False, compare=False)
 
@@ -44,9 +48,14 @@ class Ledger:
         self.env_steps += int(steps)
         self.env_steps_by_kind[kind] = self.env_steps_by_kind.get(kind, 0) + int(steps)
 
-    def count_imagined(self, steps: int) -> None:
-        """Add ``steps`` imagined (world-model) steps: one step of one imagined trajectory."""
+    def count_imagined(self, steps: int, kind: str = "sp") -> None:
+        """Add ``steps`` imagined (world-model) steps of ``kind``: one step of one imagined
+        trajectory counts 1."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown step kind {kind!r}; accepted: {', '.join(KINDS)}")
         self.imagined_steps += int(steps)
+        by_kind = self.imagined_steps_by_kind
+        by_kind[kind] = by_kind.get(kind, 0) + int(steps)
 
     def start_clock(self) -> None:
         """Start timing (idempotent)."""
@@ -70,6 +79,7 @@ class Ledger:
             "env_steps": int(self.env_steps),
             "env_steps_by_kind": {k: int(v) for k, v in self.env_steps_by_kind.items()},
             "imagined_steps": int(self.imagined_steps),
+            "imagined_steps_by_kind": {k: int(v) for k, v in self.imagined_steps_by_kind.items()},
             "wall_clock_s": float(self.elapsed()),
         }
 
@@ -78,12 +88,24 @@ class Ledger:
         """Inverse of :meth:`to_dict`."""
         by_kind = dict.fromkeys(KINDS, 0)
         by_kind.update({str(k): int(v) for k, v in data.get("env_steps_by_kind", {}).items()})
+        imagined = int(data.get("imagined_steps", 0))
         return cls(
             env_steps=int(data.get("env_steps", 0)),
             env_steps_by_kind=by_kind,
-            imagined_steps=int(data.get("imagined_steps", 0)),
+            imagined_steps=imagined,
+            imagined_steps_by_kind=_imagined_by_kind(data, imagined),
             wall_clock_s=float(data.get("wall_clock_s", 0.0)),
         )
+
+
+def _imagined_by_kind(data: dict[str, Any], total: int) -> dict[str, int]:
+    # files from before the split hold only the total: keep it, marked as unsplit
+    by_kind = dict.fromkeys(KINDS, 0)
+    if "imagined_steps_by_kind" in data:
+        by_kind.update({str(k): int(v) for k, v in data["imagined_steps_by_kind"].items()})
+    elif total:
+        by_kind["unsplit"] = total
+    return by_kind
 
 
 class MeteredEnv:

@@ -42,6 +42,12 @@ def _build_mppmr_convention(spec: PartnerSpec, env_id: str) -> Policy:
     return CellTablePolicy(table, layout.num_cells, name=spec.name)
 
 
+def _build_cmg_convention(spec: PartnerSpec, env_id: str) -> Policy:
+    from xpm_bench.agents.base import ConstantPolicy
+
+    return ConstantPolicy(int(spec.params["convention"]))
+
+
 def _build_overcooked_cook(spec: PartnerSpec, env_id: str) -> Policy:
     from xpm_bench.agents.overcooked_scripted import OvercookedCook
 
@@ -63,6 +69,7 @@ def _build_net_policy(spec: PartnerSpec, env_id: str) -> Policy:
 
 
 register_partner_builder("mppmr-convention", _build_mppmr_convention)
+register_partner_builder("cmg-convention", _build_cmg_convention)
 register_partner_builder("overcooked-cook", _build_overcooked_cook)
 register_partner_builder("bc-human-proxy", _build_bc_human_proxy)
 register_partner_builder("net-policy", _build_net_policy)

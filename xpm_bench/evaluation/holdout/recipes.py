@@ -14,6 +14,8 @@ test-sized budgets for the smoke protocols):
 
 - MPPMR (version 2): every scripted convention agent, one per landmark and lane, with its
   closed-form best-response return (1: the same-landmark convention meets it).
+- CMG (version 1): every scripted convention agent (always picks convention k), with its
+  closed-form best-response return (``payoffs[k]``).
 - Overcooked, both cooking rules, on the five classic layouts (version 3): the scripted cooks
   of :mod:`xpm_bench.agents.overcooked_scripted`, one behaviour-cloned human proxy per layout
   (:mod:`xpm_bench.evaluation.human_proxy`), and self-play partners trained from reserved
@@ -218,6 +220,23 @@ def mppmr_conventions(env_id: str, context: BuildContext | None = None) -> list[
     ]
 
 
+def cmg_conventions(env_id: str, context: BuildContext | None = None) -> list[PartnerSpec]:
+    """Every scripted CMG convention agent (always picks convention ``k``) of ``env_id``."""
+    from xpm_bench.registry import make
+
+    env = make(env_id)
+    return [
+        PartnerSpec(
+            name=f"convention{k}",
+            group="scripted",
+            builder="cmg-convention",
+            # closed form: the agent that picks k too meets it, return payoffs[k] (BR-Prox)
+            params={"convention": k, "best_response_return": float(payoff)},
+        )
+        for k, payoff in enumerate(env.payoffs)
+    ]
+
+
 def overcooked_scripted_cooks(
     env_id: str,
     context: BuildContext | None = None,
@@ -345,6 +364,12 @@ PINNED_FINGERPRINTS: dict[tuple[str, str, int], str] = {
         2,
     ): "sha256:77c9c05efa024ab09ec0cf08bfde8f64ebfcd5cdc3e36bee949658353bb793dc",
     (
+        "CMG",
+        "standard",
+        1,
+    ): "sha256:a7215090ccc7c9b018ecf78daadb07636166c53da79f6dc2de329d381ec076a6",
+    ("CMG", "smoke", 1): "sha256:94da87139e36ac80804b779573242c866ba8d7ef7d94f030fcb555df8d99e440",
+    (
         "Overcooked",
         "standard",
         3,
@@ -367,6 +392,17 @@ _MPPMR = HoldoutRecipe(
 )
 register_recipe(_MPPMR)
 register_recipe(dataclasses.replace(_MPPMR, tier="smoke"))  # nothing to shrink
+
+# Every CMG id (the payoffs differ by id, the partners' params carry them).
+_CMG = HoldoutRecipe(
+    family="CMG",
+    name="cmg-scripted-conventions",
+    version=1,
+    groups=(PartnerGroup("scripted-conventions", cmg_conventions),),
+    description="every scripted convention agent: one per convention",
+)
+register_recipe(_CMG)
+register_recipe(dataclasses.replace(_CMG, tier="smoke"))  # nothing to shrink
 
 # The humans played under the 2019 rule, but observations and actions are the same under both
 # rules, so one recipe serves both cooking rules (one family).
