@@ -38,7 +38,6 @@ from pathlib import Path
 from typing import Any
 
 from xpm_bench.envs import OVERCOOKED_LAYOUTS
-from xpm_bench.envs.overcooked.events import HIPT_SHAPING
 from xpm_bench.evaluation.holdout.sets import HoldoutError, HoldoutSet, PartnerSpec
 from xpm_bench.evaluation.holdout.sp_partners import MapFn, sequential_map, train_sp_partners
 from xpm_bench.io import sha256_json
