@@ -191,13 +191,15 @@ def generate(
     harness.close_env("lipo")
     sp = torch.diagonal(trainer.returns)
     members = [
-        xc.member_of(learner, names[i], member_seeds[i], {"final_sp_return": float(sp[i])})
+        xc.member_of(
+            learner, names[i], member_seeds[i], {"final_sp_return": float(sp[i]), "lambda_xp": lam}
+        )
         for i, learner in enumerate(learners)
     ]
     return Population(
         env_id=env_id,
         method=METHOD,
-        config={**config_to_dict(config), "lambda_xp_used": lam},
+        config=config_to_dict(config),
         seeds={"seed": int(seed), "members": [int(s) for s in member_seeds]},
         ledger=harness.ledger.to_dict(),
         members=members,
