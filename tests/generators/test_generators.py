@@ -20,6 +20,14 @@ from xpm_bench.population import load_population
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = ["env_steps=4096", "num_envs=32", "rollout_steps=16"]
+# methods whose configs are not sized by env steps and copies (a world model's iterations)
+TINY_BY_METHOD = {
+    "xpm-wm": [
+        "phase1_max_iterations=3", "phase1_min_iterations=1", "member_iterations=2",
+        "imagined_envs=32", "real_envs=4", "real_rollout_steps=8", "warmup_iterations=1",
+        "model_updates=1",
+    ],
+}  # fmt: skip
 
 
 def _same_population(a, b):
@@ -48,9 +56,10 @@ def test_generator_contract(method):
 
 @pytest.mark.parametrize("method", generator_names())
 def test_same_seed_gives_identical_population(method, tmp_path):
-    a = run_generation(method, "MPPMR-v0", 2, seed=5, preset="smoke", overrides=TINY)
-    b = run_generation(method, "MPPMR-v0", 2, seed=5, preset="smoke", overrides=TINY)
-    c = run_generation(method, "MPPMR-v0", 2, seed=6, preset="smoke", overrides=TINY)
+    tiny = TINY_BY_METHOD.get(method, TINY)
+    a = run_generation(method, "MPPMR-v0", 2, seed=5, preset="smoke", overrides=tiny)
+    b = run_generation(method, "MPPMR-v0", 2, seed=5, preset="smoke", overrides=tiny)
+    c = run_generation(method, "MPPMR-v0", 2, seed=6, preset="smoke", overrides=tiny)
     _same_population(a, b)
     assert _counts(a.ledger) == _counts(b.ledger)
     assert a.ledger["env_steps"] > 0

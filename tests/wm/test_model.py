@@ -123,3 +123,22 @@ def test_resume_from_checkpoint_matches_uninterrupted_run():
     assert torch.equal(a["generator"], b["generator"])
     for kind in a["kinds"]:
         assert _same(a["kinds"][kind], b["kinds"][kind])
+
+
+def test_kl_to_a_frozen_copy_is_zero_for_itself_and_pulls_only_the_live_model():
+    import copy
+
+    trainer = _train(0, 3)
+    model = trainer.model.eval()
+    batch = trainer.replay.sample(4, 6)
+    frozen = copy.deepcopy(model)
+    same = model.kl_to(frozen, batch, torch.Generator().manual_seed(0))
+    assert float(same) == pytest.approx(0.0, abs=1e-6)
+    with torch.no_grad():
+        for p in model.rssm.post_net.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    kl = model.kl_to(frozen, batch, torch.Generator().manual_seed(0))
+    assert float(kl) > 1e-3
+    kl.backward()
+    assert all(p.grad is None for p in frozen.parameters())
+    assert any(p.grad is not None and bool(p.grad.abs().sum() > 0) for p in model.parameters())

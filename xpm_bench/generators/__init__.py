@@ -62,15 +62,16 @@ def generator_names() -> list[str]:
 
 register_generator("sp", "xpm_bench.generators.sp", "independent self-play PPO agents")
 register_generator(
-    "xpm-sim",
-    "xpm_bench.generators.xpm_sim",
-    "XPM objective on real rollouts, sequential members (XPM-Sim)",
-)
-register_generator(
     "lipo", "xpm_bench.generators.lipo", "LIPO: all agents at once, SP - lambda * max XP"
 )
 register_generator(
     "comedi",
     "xpm_bench.generators.comedi",
     "CoMeDi: sequential agents, SP - XP with j* + mixed play",
+)
+register_generator(
+    "xpm-wm", "xpm_bench.generators.xpm_wm", "cross-play minimisation in a learned world model"
+)
+register_generator(
+    "xpm-sim", "xpm_bench.generators.xpm_sim", "the XPM objective on real rollouts (XPM-Sim)"
 )

@@ -69,6 +69,8 @@ class Harness:
         checkpoint_interval_s: seconds between checkpoints (0: at every update boundary).
         progress: a :class:`ProgressSink`, or None for silence.
         device: torch device for envs and networks.
+        monitor: a cost-to-target callback (:class:`~xpm_bench.generators.target.
+            TargetMonitor`) called at every update boundary, checkpointed with the run.
     """
 
     def __init__(
@@ -80,7 +82,9 @@ class Harness:
         checkpoint_interval_s: float = 60.0,
         progress: ProgressSink | None = None,
         device: str = "cpu",
+        monitor: Any | None = None,
     ):
+        self.monitor = monitor
         self.ledger = ledger if ledger is not None else Ledger()
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.meta = meta or {}
@@ -141,6 +145,8 @@ class Harness:
     # ----------------------------------------------------------- checkpoints
     def boundary(self, state_fn: Callable[[], dict[str, Any]], force: bool = False) -> None:
         """Called by the generator between updates; checkpoints when due or when stopping."""
+        if self.monitor is not None:  # before a checkpoint, so the checkpoint holds its check
+            self.monitor.on_boundary(self.ledger, state_fn)
         due = time.monotonic() - self._last_checkpoint >= self.checkpoint_interval_s
         if self.run_dir is not None and (due or force or self._stop_requested):
             self.write_checkpoint(state_fn())
@@ -162,6 +168,8 @@ class Harness:
             "generator_state": generator_state,
             "envs": {name: snapshot_env(env) for name, env in self._envs.items()},
         }
+        if self.monitor is not None:
+            data["monitor"] = self.monitor.state_dict()
         # Signals arriving mid-write must not leave a half-renamed file: the write is atomic
         # (temp file + rename) and a stop request is only acted on after it.
         atomic_torch_save(data, self.checkpoint_path)
@@ -201,6 +209,8 @@ class Harness:
         self.ledger = Ledger.from_dict(data["ledger"])
         self.resume_state = data["generator_state"]
         self._env_snapshots = dict(data["envs"])
+        if self.monitor is not None and "monitor" in data:
+            self.monitor.load_state_dict(data["monitor"])
 
     # ---------------------------------------------------------------- signals
     def request_stop(self) -> None:

@@ -39,11 +39,14 @@ def run_generation(
     threads: int | None = None,
     holdout_seed: bool = False,
     config: Any | None = None,
+    monitor: Any | None = None,
 ) -> Population:
     """Generate a population with method ``method`` and (optionally) save it to ``output``.
 
     ``config``: a complete config object of the method, used instead of ``preset`` and
-    ``overrides`` (the holdout recipes pin their partners' configs this way).
+    ``overrides`` (the holdout recipes pin their partners' configs this way). ``monitor``: a
+    cost-to-target callback (:class:`~xpm_bench.generators.target.TargetMonitor`) that the
+    harness calls at every update boundary; it also checks the finished population.
 
     The harness counts every env step in the ledger, checkpoints into ``run_dir`` and, with
     ``resume``, continues from the checkpoint there. The output file is written atomically
@@ -77,10 +80,13 @@ def run_generation(
         checkpoint_interval_s=checkpoint_interval_s,
         progress=progress,
         device=device,
+        monitor=monitor,
     )
     with harness.running():
         pop = module.generate(env_id, pop_size, config, seed, harness.ledger, harness)
     pop.ledger = harness.ledger.to_dict()
+    if monitor is not None:
+        monitor.finish(pop)
     if output is not None:
         save_population(pop, output)
         harness.discard_checkpoint()  # the run is complete and its result is safe on disk

@@ -474,8 +474,10 @@ def _update_samples(
     all_stats = []
     for _ in range(config.epochs):
         perm = torch.randperm(n, generator=generator, device="cpu").to(flat["actions"].device)
+        # one gather per field and epoch; the minibatches are then contiguous slices (views)
+        shuffled = {k: v[perm] for k, v in flat.items()}
         for start in range(0, n - size + 1, size):
-            mb = {k: v[perm[start : start + size]] for k, v in flat.items()}
+            mb = {k: v[start : start + size] for k, v in shuffled.items()}
             loss, stats = minibatch_loss(learner, mb, config)
             _step(learner, loss, config)
             all_stats.append(stats)

@@ -10,6 +10,7 @@ same parameters, only the summation order differs (float rounding). Deeper layer
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -86,7 +87,7 @@ class _SparseLinear(torch.autograd.Function):
         keys = keys.to(torch.int16) if ctx.in_dim < 2**15 else keys
         cols, order = torch.sort(keys, stable=True)
         cols = cols.long()
-        rows = torch.div(order, idx.shape[1], rounding_mode="floor")
+        rows = _entry_rows(idx.shape[0], idx.shape[1], str(idx.device))[order]
         counts = torch.bincount(cols, minlength=ctx.in_dim)
         offsets = torch.cumsum(counts, 0) - counts
         grad_table = F.embedding_bag(
@@ -97,6 +98,13 @@ class _SparseLinear(torch.autograd.Function):
             mode="sum",
         )
         return None, None, grad_table.t(), grad_out.sum(0)
+
+
+@functools.lru_cache(maxsize=16)
+def _entry_rows(n: int, k: int, device: str) -> Tensor:
+    """The row of each entry of a flattened ``[n, k]`` index (an integer division by ``k``
+    costs more than the whole embedding sum on CPU, so it is looked up)."""
+    return torch.arange(n, device=device).repeat_interleave(k)
 
 
 def sparse_linear(rows: SparseRows, layer: nn.Linear) -> Tensor:

@@ -259,11 +259,18 @@ class WorldModel(nn.Module):
     ) -> Tensor:
         """``KL[frozen posterior || this posterior]`` per step, summed over latents, averaged
         over the batch: the penalty that keeps a fine-tuned model's latent space where the
-        frozen agents were trained (XPM-WM phase 2). Gradients reach this model only."""
+        frozen agents were trained (XPM-WM phase 2). Both models filter the batch with the
+        same latent noise (so a model is at KL 0 from its own copy); gradients reach this
+        model only."""
+        if generator is None:
+            seed = int(torch.randint(2**62, (1,)))
+            generator = torch.Generator(device=batch["obs"].device).manual_seed(seed)
+        noise = generator.get_state()
+        args = (batch["obs"], batch["action"], batch["is_first"], None, generator)
         with torch.no_grad():
-            frozen_posts, _ = frozen.observe(batch["obs"], batch["action"], batch["is_first"],
-                                             None, generator)  # fmt: skip
-        posts, _ = self.observe(batch["obs"], batch["action"], batch["is_first"], None, generator)
+            frozen_posts, _ = frozen.observe(*args)
+        generator.set_state(noise)
+        posts, _ = self.observe(*args)
         return kl_categorical(frozen_posts["logits"], posts["logits"]).mean()
 
     # ---------------------------------------------------------- partner

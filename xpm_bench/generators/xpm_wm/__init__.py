@@ -1,7 +1,7 @@
 """XPM-WM: cross-play minimisation inside a learned world model (arXiv 2506.07450).
 
 The method (REFERENCES.md section 1; where the paper is silent to us the choice is a field of
-:class:`~xpm_bench.generators.xpm_wm.config.WMConfig`, listed in ``docs/methods.md``):
+:class:`~xpm_bench.generators.xpm_wm.config.XPMWMConfig`, listed in ``docs/methods.md``):
 
 **Phase 1.** A world model W (``xpm_bench.wm``: DreamerV3-style RSSM, latent split into
 ``joint_latents`` shared and ``player_latents`` per-player categoricals, heads for the
@@ -47,3 +47,138 @@ final model and through the model it was trained with: the drift the KL penalty 
 ``xpm-sim`` (:mod:`xpm_bench.generators.xpm_sim`) is the same objective with imagination
 replaced by the real simulator.
 """
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import torch
+
+from xpm_bench.errors import ConfigError
+from xpm_bench.generators.config import config_to_dict
+from xpm_bench.generators.harness import Harness
+from xpm_bench.generators.xpm_wm.config import PRESETS, XPMWMConfig, wm_preset
+from xpm_bench.generators.xpm_wm.member import MemberRun, actor_kwargs
+from xpm_bench.generators.xpm_wm.population import build_population, measure_drift
+from xpm_bench.population import Population
+from xpm_bench.registry import make
+from xpm_bench.rl.ledger import Ledger
+from xpm_bench.seeding import child_seed, spawn_seeds
+from xpm_bench.wm.model import WorldModel
+from xpm_bench.wm.train import WMTrainer, replay_for
+
+METHOD = "xpm-wm"
+Config = XPMWMConfig
+__all__ = ["METHOD", "PRESETS", "Config", "generate", "preset"]
+
+
+def preset(name: str, env_id: str) -> XPMWMConfig:
+    """The named preset for ``env_id`` (``smoke``, ``default`` or ``paper``)."""
+    return wm_preset(name, env_id)
+
+
+def generate(
+    env_id: str,
+    pop_size: int,
+    config: XPMWMConfig,
+    seed: int,
+    ledger: Ledger | None = None,
+    callbacks: Harness | None = None,
+) -> Population:
+    """Phase 1, then Phase 2 for members 1..M-1; see the module docstring."""
+    if pop_size < 1:
+        raise ConfigError(f"pop-size must be >= 1, got {pop_size}")
+    config.check()
+    harness = callbacks if callbacks is not None else Harness(ledger=ledger)
+    member_seeds = spawn_seeds(seed, pop_size)
+    wm = _world_model(env_id, config, seed, harness.device)
+    resumed = harness.resume_state or {"members": [], "current": None}
+    if harness.resume_state is not None:
+        wm.load_state_dict(resumed["wm"])
+    finished: list[dict[str, Any]] = list(resumed["members"])
+    for index in range(len(finished), pop_size):
+        current = resumed["current"]
+        current = current if current and current["index"] == index else None
+        finished.append(
+            _train_member(
+                harness, env_id, config, index, member_seeds[index], wm, finished, current
+            )  # fmt: skip
+        )
+        harness.boundary(lambda: _state(wm, finished, None), force=True)
+    arch, kwargs = actor_kwargs(config, wm.model)
+    drift = measure_drift(harness, env_id, wm.model, finished, arch, kwargs, seed)
+    return build_population(env_id, METHOD, config_to_dict(config), seed, member_seeds,
+                            harness.ledger.to_dict(), wm.model, finished, drift, arch, kwargs)  # fmt: skip
+
+
+def _world_model(env_id: str, config: XPMWMConfig, seed: int, device: str) -> WMTrainer:
+    """A fresh model (initialised from ``seed`` alone), its replay and trainer."""
+    probe = make(env_id, num_envs=1)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(child_seed(seed, 1000))
+        model = WorldModel.for_env(probe, config.model).to(device)
+    sparse = probe.reward_weight_tensor("sparse")[0, 0]
+    paying = [name for name, w in zip(probe.event_names, sparse.tolist(), strict=True) if w]
+    replay = replay_for(model, config.replay_capacity, paying, seed=child_seed(seed, 1001))
+    return WMTrainer(model, replay, seed=child_seed(seed, 1002))
+
+
+def _state(wm: WMTrainer, finished: list[dict[str, Any]], current: dict[str, Any] | None):
+    return {"wm": wm.state_dict(), "members": list(finished), "current": current}
+
+
+def _train_member(
+    harness: Harness,
+    env_id: str,
+    config: XPMWMConfig,
+    index: int,
+    seed: int,
+    wm: WMTrainer,
+    finished: list[dict[str, Any]],
+    current: dict[str, Any] | None,
+) -> dict[str, Any]:
+    previous = None
+    if index > 0:  # the model as member m starts: the KL anchor of its fine-tuning
+        previous = copy.deepcopy(wm.model).eval()
+        if current is not None:
+            previous.load_state_dict(current["previous"])
+        for p in previous.parameters():
+            p.requires_grad_(False)
+    frozen = [m["actor"] for m in finished]
+    run = MemberRun(harness, env_id, config, index, seed, wm, frozen, previous)
+    if current is not None:
+        run.load_state_dict(current["run"])
+    else:
+        run.start()
+    phase = 1 if index == 0 else 2
+    while not run.done:
+        metrics = run.iterate()
+        harness.report({"phase": phase, "member": index, "update": run.iteration,
+                        "imagined": harness.ledger.imagined_steps, **metrics})  # fmt: skip
+        harness.boundary(
+            lambda: _state(
+                wm,
+                finished,
+                {
+                    "index": index,
+                    "run": run.state_dict(),
+                    "previous": None if previous is None else previous.state_dict(),
+                },
+            )  # fmt: skip
+        )
+    return {
+        "name": f"{METHOD}-{index}",
+        "seed": int(seed),
+        "actor": {k: v.detach().cpu().clone() for k, v in run.learner.actor.state_dict().items()},
+        "model": {k: v.detach().cpu().clone() for k, v in wm.model.state_dict().items()},
+        "info": {
+            "phase": phase,
+            "iterations": run.iteration,
+            "real_sp_training": run.real_sp[-1] if run.real_sp else None,
+            "imagined_sp": run.objective.recent_sp[-1] if run.objective.recent_sp else None,
+            "xp_estimates": [float(v) for v in run.objective.estimates.values],
+            "xp_term_on": bool(run.objective.gate_open),
+            "xp_state_starts": int(run.env.restarts),
+        },
+    }

@@ -15,11 +15,13 @@ from xpm_bench.generators.sp import MPPMR_SHAPING
 from xpm_bench.registry import env_family
 from xpm_bench.rl.ppo import PPOConfig
 from xpm_bench.rl.trainer import TrainConfig
+from xpm_bench.wm.config import WMConfig
+from xpm_bench.wm.config import preset as wm_model_preset
 
 PRESETS = ("smoke", "default", "paper")
 PARTNER_SELECTIONS = ("max", "softmax")
 PHASE1_MODES = ("imagination", "real", "both")
-REWARD_HEADS = ("events", "scalar")
+IMAGINE_FROM = ("reset", "replay")
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,7 @@ class XPMObjective:
     ``softmax(XP_j / softmax_temperature)``)."""
     softmax_temperature: float = 0.1
     """Temperature of the ``softmax`` selection, in units of team return."""
-    xp_gate_sp: float = 0.5
+    xp_gate_sp: float = 0.2
     """The XP term is switched on once the member's running SP team return reaches this (and
     stays on). Before, the member trains on SP alone while its XP critics learn. Without the
     gate a fresh member minimises XP before it can play: quitting at once is the surest way to
@@ -90,87 +92,82 @@ class SimConfig(TrainConfig, XPMObjective):
 
 
 @dataclass(frozen=True)
-class WMConfig(XPMObjective):
+class XPMWMConfig(XPMObjective):
     """XPM-WM: the XPM objective on returns imagined in a world model shared by all members.
 
-    Sizes marked "(model)" are handed to the world model (``xpm_bench.wm``); the rest drive
-    the two phases. The ``XPMObjective`` fields set the objective.
+    ``model`` sizes the world model (:class:`xpm_bench.wm.config.WMConfig`: latent split
+    ``joint_latents``/``player_latents``, ``classes``, ``reward_head``, its optimiser and
+    replay batch); the other fields drive the two phases. The ``XPMObjective`` fields set
+    the objective.
     """
 
+    model: WMConfig = field(default_factory=WMConfig)
+    """The world model's settings (``--set model.reward_head=scalar`` etc.)."""
     # ----------------------------------------------------------------- phase 1
-    phase1_mode: str = "both"
+    phase1_mode: str = "imagination"
     """How agent 0 learns in Phase 1: ``imagination`` (PPO on imagined SP only; real
-    episodes only feed the model), ``real`` (PPO on its real SP episodes; the model learns
-    beside it), or ``both`` (one PPO update on each per iteration)."""
+    episodes only feed the model), ``real`` (PPO on its real SP steps seen through the
+    model's filter; no imagination) or ``both`` (one PPO update on each per iteration)."""
     sp_target: float = 0.9
     """Phase 1 ends once agent 0's mean real SP team return (sparse reward, last
     ``target_window`` iterations) reaches this."""
     target_window: int = 5
     """Iterations averaged for the ``sp_target`` test."""
-    phase1_max_env_steps: int = 400_000
-    """Real-step cap on Phase 1 if ``sp_target`` is never met (the run goes on regardless)."""
+    phase1_max_iterations: int = 200
+    """Cap on Phase-1 iterations if ``sp_target`` is never met (the run goes on regardless)."""
+    phase1_min_iterations: int = 10
+    """Phase 1 runs at least this many iterations (the model needs data before the target
+    can be trusted)."""
     # ----------------------------------------------------------------- phase 2
-    member_iterations: int = 100
-    """Iterations per Phase-2 member; each iteration fine-tunes the model, imagines SP and
-    XP, updates pi_m and collects real SP episodes of pi_m."""
+    member_iterations: int = 60
+    """Iterations per Phase-2 member; each fine-tunes the model, imagines SP and XP,
+    updates pi_m and collects real SP episodes of pi_m."""
     kl_gamma: float = 1.0
     """Weight of the KL penalty that keeps the fine-tuned model's posterior latents close to
     the previous model's (the fine-tuning equation in the package docstring); 0 turns the
     regulariser off (ablation)."""
     real_xp_fraction: float = 0.0
-    """Share of each iteration's real episodes that pi_m plays with a frozen partner
-    (stored in B_XP, ledgered as ``xp``). 0: only real SP, as in the paper."""
+    """Share of each iteration's real env copies in which pi_m plays a frozen partner (into
+    B_XP, ledgered ``xp``). 0: only real SP in Phase 2, as in the paper."""
     # ------------------------------------------------------------ real data
     real_envs: int = 16
     """Env copies of each iteration's real collection."""
     real_rollout_steps: int = 16
     """Steps per copy of each iteration's real collection."""
-    replay_capacity: int = 200_000
-    """Real steps kept in each replay buffer (B_SP and B_XP)."""
-    # ---------------------------------------------------------------- model
+    replay_capacity: int = 1024
+    """Records kept per env copy in each replay buffer (B_SP and B_XP)."""
+    warmup_iterations: int = 2
+    """Real collections made before the first model update (a random-ish agent 0)."""
+    # ---------------------------------------------------------------- model use
     horizon: int = 15
     """Imagination horizon H' (paper: 15 on Overcooked)."""
-    joint_latents: int = 28
-    """(model) Categorical latents shared by both players (paper: 28)."""
-    player_latents: int = 4
-    """(model) Categorical latents specific to each player (paper: 4)."""
-    latent_classes: int = 32
-    """(model) Classes per categorical latent (DreamerV3: 32)."""
-    deter: int = 256
-    """(model) Size of the GRU's deterministic state."""
-    model_hidden: int = 256
-    """(model) Width of the model's MLPs."""
-    reward_head: str = "events"
-    """(model) ``events``: heads predict each player's event vector, rewards are predicted
-    events @ weights (the paper's choice); ``scalar``: one head predicts the team reward
-    (ablation)."""
-    model_lr: float = 3e-4
-    """Learning rate of the world model."""
+    imagine_from: str = "reset"
+    """Where imagined SP starts: ``reset`` (real first observations, filtered: exact when the
+    horizon covers an episode, as on MPPMR) or ``replay`` (posteriors at the end of replayed
+    real windows: anywhere in an episode, for long episodes such as Overcooked's)."""
     model_updates: int = 4
-    """Model updates per iteration (rare events need many updates per collected step)."""
-    model_batch: int = 16
-    """Sequences per model update."""
-    model_seq_len: int = 16
-    """Steps per replayed sequence."""
+    """Model (fine-tuning) updates per iteration."""
     # ------------------------------------------------------ latent actor-critic
-    imagined_starts: int = 256
-    """Latent start states imagined from per iteration (each rolls ``horizon`` steps)."""
+    imagined_envs: int = 256
+    """Imagined env copies (latent start states) per iteration; each plays ``horizon``
+    steps per update."""
     actor_hidden: int = 64
     """Width of the latent actor's and the pair critics' layers."""
     actor_layers: int = 2
     """Dense layers of the latent actor and the critics."""
     ppo: PPOConfig = field(default_factory=lambda: PPOConfig(lr=1e-3, ent_coef=0.02))
-    """PPO settings of the actor-critic in latent space (one centralised critic per pair)."""
+    """PPO settings of the actor-critic in latent space (one centralised critic head per
+    pair of seated agents: the ``sp`` and ``xp:<j>:<seat>`` streams)."""
     event_shaping: tuple[tuple[str, float], ...] = ()
-    """Shaping ``(event pattern, weight)`` pairs added to imagined and real training rewards
-    (annealed to 0 over Phase 1); the reported SP/XP returns are always sparse."""
+    """Shaping ``(event pattern, weight)`` pairs added to the imagined SP reward, annealed to 0
+    over each member's iterations; XP and all reported returns are sparse."""
 
     def check(self) -> None:
         """Reject invalid settings with a message naming the field."""
         self.check_objective()
         for name, value, accepted in (
             ("phase1_mode", self.phase1_mode, PHASE1_MODES),
-            ("reward_head", self.reward_head, REWARD_HEADS),
+            ("imagine_from", self.imagine_from, IMAGINE_FROM),
         ):
             if value not in accepted:
                 raise ConfigError(
@@ -189,7 +186,7 @@ def _check_preset(name: str) -> None:
         raise ConfigError(f"unknown preset {name!r}; accepted: {', '.join(PRESETS)}")
 
 
-def wm_preset(name: str, env_id: str) -> WMConfig:
+def wm_preset(name: str, env_id: str) -> XPMWMConfig:
     """The named XPM-WM preset for ``env_id``."""
     _check_preset(name)
     family = env_family(env_id)
@@ -198,50 +195,58 @@ def wm_preset(name: str, env_id: str) -> WMConfig:
     if family == "Overcooked":
         return _wm_overcooked(name)
     return {
-        "smoke": WMConfig(
-            phase1_max_env_steps=8_000, member_iterations=4, deter=64, model_hidden=64,
-            latent_classes=8, joint_latents=6, player_latents=2, imagined_starts=64,
+        "smoke": XPMWMConfig(
+            model=wm_model_preset("smoke"), phase1_max_iterations=8, member_iterations=4,
+            imagined_envs=64,
         ),
-        "default": WMConfig(),
-        "paper": WMConfig(phase1_max_env_steps=20_000_000, member_iterations=2_000),
+        "default": XPMWMConfig(),
+        "paper": XPMWMConfig(model=wm_model_preset("paper"), member_iterations=2_000),
     }[name]  # fmt: skip
 
 
-def _wm_mppmr(name: str) -> WMConfig:
-    # MPPMR episodes last at most 16 steps, so a 15-step imagination covers a whole episode
-    # from the start state; the model is CPU-sized (REFERENCES.md section 5).
-    small = dict(deter=128, model_hidden=128, latent_classes=8, event_shaping=MPPMR_SHAPING)
-    if name == "smoke":
-        return WMConfig(
-            phase1_max_env_steps=12_000, member_iterations=6, joint_latents=6,
-            player_latents=2, imagined_starts=128, real_envs=8, model_updates=2, **small,
-        )  # fmt: skip
-    if name == "default":
-        return WMConfig(
-            phase1_max_env_steps=60_000, member_iterations=60, joint_latents=12,
-            player_latents=4, **small,
-        )  # fmt: skip
-    return WMConfig(phase1_max_env_steps=400_000, member_iterations=300)
+# The world model's fast-learning MPPMR settings (measured by the world-model tests: >= 0.99
+# held-out next-step event accuracy after 400-600 updates).
+_MPPMR_MODEL = {"lr": 2e-3, "seq_len": 8, "batch_size": 16, "classes": 16}
 
 
-def _wm_overcooked(name: str) -> WMConfig:
+def _wm_mppmr(name: str) -> XPMWMConfig:
+    # An MPPMR episode lasts at most 16 steps, so imagining 16 steps from the real start
+    # state covers a whole episode exactly (imagine_from=reset).
+    common = dict(horizon=16, imagine_from="reset", event_shaping=MPPMR_SHAPING)
     if name == "smoke":
-        return WMConfig(
-            phase1_max_env_steps=4_000, member_iterations=2, deter=64, model_hidden=64,
-            latent_classes=8, joint_latents=6, player_latents=2, imagined_starts=32,
-            real_envs=4, real_rollout_steps=50, sp_target=1.0, model_updates=1,
+        return XPMWMConfig(
+            model=wm_model_preset("smoke", **_MPPMR_MODEL), phase1_max_iterations=40,
+            member_iterations=20, imagined_envs=128, real_envs=8, model_updates=4, **common,
         )  # fmt: skip
     if name == "default":
-        return WMConfig(
-            phase1_max_env_steps=3_000_000, member_iterations=300, real_envs=16,
-            real_rollout_steps=100, sp_target=100.0, latent_classes=16,
+        return XPMWMConfig(
+            model=wm_model_preset("smoke", **_MPPMR_MODEL), phase1_max_iterations=150,
+            member_iterations=60, **common,
         )  # fmt: skip
-    # The paper's scale: H' = 15, 28 + 4 latents of 32 classes, Phase 1 at tens of millions
-    # of steps (20-80M per Overcooked layout).
-    return WMConfig(
-        phase1_max_env_steps=40_000_000, member_iterations=5_000, real_envs=64,
-        real_rollout_steps=400, sp_target=200.0, deter=512, model_hidden=512,
-        imagined_starts=1024,
+    return XPMWMConfig(
+        model=wm_model_preset("paper"), phase1_max_iterations=2_000, member_iterations=500,
+        imagined_envs=1024, **common,
+    )  # fmt: skip
+
+
+def _wm_overcooked(name: str) -> XPMWMConfig:
+    common = dict(imagine_from="replay", horizon=15)
+    if name == "smoke":
+        return XPMWMConfig(
+            model=wm_model_preset("smoke"), phase1_max_iterations=4, phase1_min_iterations=1,
+            member_iterations=2, imagined_envs=32, real_envs=4, real_rollout_steps=50,
+            sp_target=1.0, model_updates=1, **common,
+        )  # fmt: skip
+    if name == "default":
+        return XPMWMConfig(
+            phase1_max_iterations=2_000, member_iterations=300, real_envs=16,
+            real_rollout_steps=100, sp_target=100.0, **common,
+        )  # fmt: skip
+    # The paper's scale: H' = 15, 28 + 4 latents of 32 classes, Phase 1 at tens of millions of
+    # real steps (20-80M per Overcooked layout): 64 copies x 400 steps x 1,500 iterations.
+    return XPMWMConfig(
+        model=wm_model_preset("paper"), phase1_max_iterations=1_500, member_iterations=2_000,
+        real_envs=64, real_rollout_steps=400, sp_target=200.0, imagined_envs=1024, **common,
     )  # fmt: skip
 
 

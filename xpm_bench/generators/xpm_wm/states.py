@@ -127,7 +127,9 @@ def start_rows_from(env: Any, rows: Tensor, states: dict[str, Tensor]) -> Tensor
         if key in full:
             full[key][rows] = 0
     env.set_state(full)
-    return env.observe()[rows]
+    # BatchedEnv.observe; the imagined env has only its private twin so far
+    observe = getattr(env, "observe", None) or env._observe
+    return observe()[rows]
 
 
 class XPStartsEnv:
