@@ -29,8 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from xpm_bench.errors import ConfigError
 from xpm_bench.agents.base import Policy
+from xpm_bench.errors import ConfigError
 from xpm_bench.population import Member, Population
 
 _HELD_OUT_PROTOCOL_SEED = 16  # not the evaluator's seed (0): the check's episodes are its own
@@ -77,7 +77,11 @@ TARGETS: dict[str, Target] = {
     t.env_id: t
     for t in (
         Target(
-            "MPPMR-v0", member_sp_min=0.95, landmarks=4, xp_max=0.05, xp_max_pop_size=4,
+            "MPPMR-v0",
+            member_sp_min=0.95,
+            landmarks=4,
+            xp_max=0.05,
+            xp_max_pop_size=4,
             cap_per_member=1_000_000,
         ),
         Target("OvercookedClassic-CrampedRoom-v0", member_sp_min=100.0, cap_per_member=7_500_000),
@@ -181,7 +185,9 @@ def cost_outcome(
     ``checks`` are :meth:`TargetMonitor.check` records in the order they ran.
     """
     if cap_env_steps <= 0:
-        raise ConfigError(f"the cost cap must be a positive number of env steps, got {cap_env_steps}")
+        raise ConfigError(
+            f"the cost cap must be a positive number of env steps, got {cap_env_steps}"
+        )
     for record in checks:
         steps = int(record["ledger"]["env_steps"])
         if record["met"] and steps <= cap_env_steps:
