@@ -20,19 +20,14 @@ from xpm_bench.population import load_population
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = ["env_steps=4096", "num_envs=32", "rollout_steps=16"]
-# methods whose configs are not sized by env steps and copies (a world model's iterations;
-# enough of them that the interrupt and kill tests find a boundary past half way)
+# methods whose configs are not sized by env steps and copies (a world model's iterations)
 TINY_BY_METHOD = {
     "xpm-wm": [
-        "phase1_max_iterations=3", "phase1_min_iterations=1", "member_iterations=6",
+        "phase1_max_iterations=3", "phase1_min_iterations=1", "member_iterations=4",
         "imagined_envs=32", "real_envs=4", "real_rollout_steps=8", "warmup_iterations=1",
         "model_updates=1",
     ],
 }  # fmt: skip
-
-# xpm-wm ends with real episodes that measure each member's drift (charged, after the last
-# checkpoint), so half its total is never seen in a checkpoint: kill it inside member 1.
-KILL_AFTER_STEPS = {"xpm-wm": 128}
 
 
 def _same_population(a, b):
@@ -164,11 +159,13 @@ def _cli(*args):
 @pytest.mark.parametrize("method", generator_names())
 def test_killed_run_resumes_to_the_uninterrupted_population(tmp_path, method):
     """SIGKILL a CLI run after a checkpoint, --resume it, compare with an uninterrupted run."""
-    overrides = TINY_BY_METHOD.get(method, ["env_steps=6144", "num_envs=32", "rollout_steps=16"])
+    overrides = ["env_steps=6144", "num_envs=32", "rollout_steps=16"]
+    if method in TINY_BY_METHOD:  # long enough a second member to be killed in
+        overrides = [*TINY_BY_METHOD[method], "member_iterations=8"]
     common = [
         "generate", "--method", method, "--env", "MPPMR-v0", "--pop-size", "2",
         "--preset", "smoke", "--seed", "4", "--threads", "1", "--quiet",
-        "--checkpoint-interval", "0", *(arg for o in overrides for arg in ("--set", o)),
+        "--checkpoint-interval", "0", *(a for o in overrides for a in ("--set", o)),
     ]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     reference = run_generation(
@@ -185,8 +182,11 @@ def test_killed_run_resumes_to_the_uninterrupted_population(tmp_path, method):
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
         if checkpoint.exists():
-            steps = torch.load(checkpoint, weights_only=True)["ledger"]["env_steps"]
-            if steps > KILL_AFTER_STEPS.get(method, total // 2):  # into the second member
+            saved = torch.load(checkpoint, weights_only=True)
+            steps = saved["ledger"]["env_steps"]
+            current = (saved["generator_state"] or {}).get("current") or {}
+            # past half way (for sp: into the second member), or inside the second member
+            if steps > total // 2 or current.get("index", 0) >= 1:
                 proc.send_signal(signal.SIGKILL)
                 killed_at = steps
                 break
