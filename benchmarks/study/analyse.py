@@ -42,6 +42,7 @@ DOC = Path("docs/results.md")
 FIGURES = Path("docs/images/study")
 METHODS = ("sp", "lipo", "comedi", "xpm-sim", "xpm-wm")
 N_BOOT, BOOT_SEED, ALPHA = 2000, 0, 0.05
+MIN_RUNS = 3  # runs per compared group before a claim gets a verdict: the grid's seeds
 MAIN_SPECS = ("study-mppmr", "study-crampedroom")  # the rest are the M = 8 ablations
 
 
@@ -163,10 +164,19 @@ class Claim:
     note: str
 
 
-def verdict(ci: ConfidenceInterval | None, holds: Callable, fails: Callable) -> str:
-    """``holds`` / ``does not hold`` when the whole interval says so, else ``cannot tell``."""
+def verdict(
+    ci: ConfidenceInterval | None, holds: Callable, fails: Callable, runs: int = MIN_RUNS
+) -> str:
+    """``holds`` / ``does not hold`` when the whole interval says so, else ``cannot tell``.
+
+    ``runs``: the fewest runs behind any group compared; below :data:`MIN_RUNS` (the
+    design's seeds) the bootstrap interval says nothing (one run gives a zero-width one), so
+    no verdict is given.
+    """
     if ci is None:
         return "cannot tell (not run)"
+    if runs < MIN_RUNS:
+        return f"cannot tell ({runs} of {MIN_RUNS} seeds)"
     if holds(ci.low, ci.high):
         return "holds"
     if fails(ci.low, ci.high):
@@ -214,7 +224,8 @@ def claims(lines: list[dict]) -> list[Claim]:
     out.append(Claim(
         "XPM-WM needs >= 3x fewer env steps than LIPO and CoMeDi at M=8",
         "min over {LIPO, CoMeDi} of IQM cost / IQM XPM-WM cost, MPPMR M=8", number, interval,
-        verdict(worst, lambda lo, hi: lo >= 3, lambda lo, hi: hi < 3),
+        verdict(worst, lambda lo, hi: lo >= 3, lambda lo, hi: hi < 3,
+                min(len(at8[k]) for k in ("xpm-wm", "lipo", "comedi"))),
         _censor_note({k: at8[k] for k in ("xpm-wm", "lipo", "comedi")}) + smaller,
     ))  # fmt: skip
     # 2: linear in M for XPM-WM, compounding for the baselines
@@ -233,7 +244,8 @@ def claims(lines: list[dict]) -> list[Claim]:
         "XPM-WM cost grows linearly in M, the baselines' compounds",
         "log-log slope of cost against M (XPM-WM; baselines in the note), MPPMR", number,
         interval,
-        verdict(ci, lambda lo, hi: lo <= 1 <= hi and ok, lambda lo, hi: hi < 1 or lo > 1 or bad),
+        verdict(ci, lambda lo, hi: lo <= 1 <= hi and ok, lambda lo, hi: hi < 1 or lo > 1 or bad,
+                min(len(select(lines, main, env, k)) for k in fits)),
         f"baseline slopes: {base_text or 'not run'}",
     ))  # fmt: skip
     # 3: diversity and ego comparable (within 0.1 of the better baseline, both ways)
@@ -247,7 +259,8 @@ def claims(lines: list[dict]) -> list[Claim]:
             f"{label} stays comparable (XPM-WM vs baselines)",
             "IQM XPM-WM - IQM LIPO+CoMeDi, MPPMR M=8 (comparable: within ±0.1)", number,
             interval,
-            verdict(ci, lambda lo, hi: lo >= -0.1 and hi <= 0.1, lambda lo, hi: hi < -0.1 or lo > 0.1),
+            verdict(ci, lambda lo, hi: lo >= -0.1 and hi <= 0.1,
+                    lambda lo, hi: hi < -0.1 or lo > 0.1, min(len(vals["xpm-wm"]), len(pool))),
             f"runs: XPM-WM {len(vals['xpm-wm'])}, LIPO+CoMeDi {len(pool)}",
         ))  # fmt: skip
     # 4: self-sabotage 0.011 (XPM-Sim) against 0.09 (CoMeDi), over every M
@@ -261,7 +274,8 @@ def claims(lines: list[dict]) -> list[Claim]:
     out.append(Claim(
         "XPM-Sim's self-sabotage on MPPMR is 0.011 against CoMeDi's 0.09",
         "IQM CoMeDi - IQM XPM-Sim self-sabotage rate, MPPMR, all M (holds: > 0)", number,
-        interval, verdict(ci, lambda lo, hi: lo > 0, lambda lo, hi: hi <= 0),
+        interval, verdict(ci, lambda lo, hi: lo > 0, lambda lo, hi: hi <= 0,
+                          min(len(v) for v in sab.values())),
         f"XPM-Sim {sim.text(sig)}; CoMeDi {com.text(sig)}",
     ))  # fmt: skip
     # 5: vectorised event rewards beat a scalar reward head (cost at M = 8)
@@ -271,7 +285,8 @@ def claims(lines: list[dict]) -> list[Claim]:
     out.append(Claim(
         "vectorised event rewards beat a scalar reward head for the world model",
         "IQM cost scalar head / IQM cost event head, XPM-WM MPPMR M=8 (holds: > 1)", number,
-        interval, verdict(ci, lambda lo, hi: lo > 1, lambda lo, hi: hi < 1),
+        interval, verdict(ci, lambda lo, hi: lo > 1, lambda lo, hi: hi < 1,
+                          min(len(scalar), len(at8["xpm-wm"]))),
         _censor_note({"scalar": scalar, "events": at8["xpm-wm"]}),
     ))  # fmt: skip
     return out
@@ -360,8 +375,9 @@ def render(lines: list[dict], planned: dict[str, int]) -> str:
         runs_table(lines, planned) + "\n",
         "## Claims\n",
         claims_table(claims(lines)) + "\n",
-        "Verdicts need the whole interval on one side; `cannot tell (not run)` means the runs "
-        "behind the claim are not in the results yet.\n",
+        "Verdicts need the whole interval on one side and at least "
+        f"{MIN_RUNS} runs (seeds) in every group compared; `cannot tell (not run)` means "
+        "the runs behind the claim are not in the results yet.\n",
     ]
     for env_id, spec in (
         ("MPPMR-v0", "study-mppmr"),

@@ -25,6 +25,7 @@ import contextlib
 import fcntl
 import importlib.util
 import json
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -101,12 +102,29 @@ def write_line(path: Path, line: dict[str, Any], lock: Path) -> None:
         atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
+def code_version() -> str | None:
+    """The checkout's commit (with ``+dirty`` for uncommitted changes), for the results line."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "xpm_bench"], capture_output=True, text=True
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
 def run_study_job(job: Job, root: Path, monitor_config: MonitorConfig, spec_name: str) -> dict:
     """Generate (monitored, resumable) and evaluate one job; return its results line."""
     paths = JobPaths(root)
     root.mkdir(parents=True, exist_ok=True)
     write_json(paths.job, job.to_dict())
-    state = update_state(paths, status="running", attempts=read_state(paths).get("attempts", 0) + 1)
+    state = update_state(
+        paths, status="running", attempts=read_state(paths).get("attempts", 0) + 1,
+        code_version=read_state(paths).get("code_version") or code_version(),
+    )  # fmt: skip
     start = time.perf_counter()
     if not paths.population.exists():
         monitor = TargetMonitor(job.env_id, job.pop_size, monitor_config, job.resources.device)
@@ -146,6 +164,7 @@ def run_study_job(job: Job, root: Path, monitor_config: MonitorConfig, spec_name
     return {
         **results_line(job, paths, state),
         "spec": spec_name,
+        "code_version": read_state(paths).get("code_version"),
         "xp_matrix": result["xp_matrix"],
         "target": target["outcome"],
         "target_checks": target["checks"],

@@ -62,6 +62,10 @@ def test_verdict_rule():
         return analyse.verdict(ci, lambda lo, hi: lo >= 3, lambda lo, hi: hi < 3)
 
     assert (v(3, 5), v(1, 2.9), v(2, 4)) == ("holds", "does not hold", "cannot tell")
+    one_seed = ConfidenceInterval(5, 5, 5, 0.95)  # a single run: a zero-width interval
+    assert analyse.verdict(one_seed, lambda lo, hi: lo >= 3, lambda lo, hi: hi < 3, runs=1) == (
+        "cannot tell (1 of 3 seeds)"
+    )
 
 
 def test_render_runs_on_the_fixture(lines, tmp_path):
