@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from xpm_bench.agents.networks import build_network
@@ -26,6 +27,9 @@ def _population(path: Path) -> Path:
     return save_population(Population("MPPMR-v0", "hand-made", {}, {}, None, members), path)
 
 
+# slow: the whole pipeline in a subprocess (data from 5 sources, two model trainings, the
+# imagined-vs-real timing), about a minute on 2 loaded cores
+@pytest.mark.slow
 def test_fidelity_script_writes_every_event_split_horizon_and_cost(tmp_path):
     out = tmp_path / "fid.json"
     args = ["--population", str(_population(tmp_path / "pop.pt")), "--preset", "smoke",

@@ -208,8 +208,9 @@ class ImaginedEnv:
         return state
 
     def set_state(self, state: dict[str, Tensor]) -> None:
-        self.s0 = {k: state[f"s0.{k}"].clone() for k in ("h", "z", "logits")}
-        self.s1 = {k: state[f"s1.{k}"].clone() for k in ("h", "z", "logits")}
+        keys = ("h", "z", "logits", "a")
+        self.s0 = {k: state[f"s0.{k}"].clone() for k in keys}
+        self.s1 = {k: state[f"s1.{k}"].clone() for k in keys}
         self.t = state["t"].clone()
         self._episode_return = state["episode_return"].clone()
         self._episode_events = state["episode_events"].clone()

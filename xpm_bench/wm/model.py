@@ -64,11 +64,15 @@ class WorldModel(nn.Module):
         self.rssm = RSSM(cfg, cfg.hidden, self.num_actions)
         feat = self.rssm.feat_dim
         self.decoder = mlp(feat, cfg.hidden, cfg.layers, codec.output_dim)
-        player_in = cfg.deter + (cfg.joint_latents + cfg.player_latents) * cfg.classes
+        # the heads also read the joint action that led to the state: events and termination
+        # are functions of (previous state, action), and an explicit action generalises to
+        # states where an action was rare in training (a quit far from the hub)
+        acts = 2 * self.num_actions
+        player_in = cfg.deter + (cfg.joint_latents + cfg.player_latents) * cfg.classes + acts
         self.event_head = EventHead(player_in, cfg.hidden, cfg.layers, self.event_max_counts)
-        self.cont_head = BinaryHead(feat, cfg.hidden, cfg.layers)
+        self.cont_head = BinaryHead(feat + acts, cfg.hidden, cfg.layers)
         self.reward_head = (
-            TwoHotHead(feat, cfg.hidden, cfg.layers, cfg.reward_bins)
+            TwoHotHead(feat + acts, cfg.hidden, cfg.layers, cfg.reward_bins)
             if cfg.reward_head == "scalar"
             else None
         )
@@ -142,15 +146,19 @@ class WorldModel(nn.Module):
         and ``reward [B]`` for the scalar variant."""
         out = {
             "events": self.event_head.mean(self.event_raw(state)),
-            "cont": self.cont_head(self.features(state)).sigmoid(),
+            "cont": self.cont_head(self.head_input(state)).sigmoid(),
         }
         if self.reward_head is not None:
-            out["reward"] = self.reward_head.mean(self.reward_head(self.features(state)))
+            out["reward"] = self.reward_head.mean(self.reward_head(self.head_input(state)))
         return out
 
+    def head_input(self, state: State) -> Tensor:
+        """``[features, joint action that led to the state]``: what the scalar heads read."""
+        return torch.cat([self.features(state), state["a"]], -1)
+
     def event_raw(self, state: State) -> Tensor:
-        views = torch.stack([self.rssm.player_view(state, p) for p in (0, 1)], 1)
-        return self.event_head(views)
+        views = [torch.cat([self.rssm.player_view(state, p), state["a"]], -1) for p in (0, 1)]
+        return self.event_head(torch.stack(views, 1))
 
     # ----------------------------------------------------------- interfaces
     def observe(
@@ -227,7 +235,9 @@ class WorldModel(nn.Module):
         events = batch["events"].reshape(t_len * b, 2, -1)
         ev = self.event_head.loss(self.event_raw(flat), events).mean()
         cont_target = batch["cont"].reshape(-1).float()
-        cont = F.binary_cross_entropy_with_logits(self.cont_head(feat), cont_target)
+        cont = F.binary_cross_entropy_with_logits(
+            self.cont_head(self.head_input(flat)), cont_target
+        )
         post_logits, prior_logits = posts["logits"], priors["logits"]
         dyn = kl_categorical(post_logits.detach(), prior_logits).clamp_min(cfg.free_nats).mean()
         rep = kl_categorical(post_logits, prior_logits.detach()).clamp_min(cfg.free_nats).mean()
@@ -244,7 +254,7 @@ class WorldModel(nn.Module):
                    "partner": partner}  # fmt: skip
         if self.reward_head is not None:
             team = (events * self.scalar_weights).sum((-1, -2))
-            rew = self.reward_head.loss(self.reward_head(feat), team).mean()
+            rew = self.reward_head.loss(self.reward_head(self.head_input(flat)), team).mean()
             total = total + rew
             metrics["reward"] = rew
         metrics = {k: float(v.detach()) for k, v in metrics.items()}

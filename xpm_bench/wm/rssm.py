@@ -25,7 +25,8 @@ from xpm_bench.wm.config import WMConfig
 
 Tensor = torch.Tensor
 State = dict[str, Tensor]
-"""``{"h": [B, deter], "z": [B, L*C] one-hots, "logits": [B, L, C] unimixed log-probs}``."""
+"""``{"h": [B, deter], "z": [B, L*C] one-hots, "logits": [B, L, C] unimixed log-probs,
+"a": [B, 2A] the joint action that led to the state (two one-hots; zero at a start)}``."""
 
 
 class RSSM(nn.Module):
@@ -52,6 +53,7 @@ class RSSM(nn.Module):
             "h": torch.zeros(batch, self.cfg.deter, device=device),
             "z": torch.zeros(batch, self.stoch, device=device),
             "logits": torch.zeros(batch, self.latents, self.classes, device=device),
+            "a": torch.zeros(batch, 2 * self.num_actions, device=device),
         }
 
     def action_input(self, action: Tensor) -> Tensor:
@@ -63,10 +65,10 @@ class RSSM(nn.Module):
 
     def img_step(self, state: State, action: Tensor, generator: torch.Generator | None) -> State:
         """Prior state after ``action`` (the joint action taken in ``state``)."""
-        x = self.img_in(torch.cat([state["z"], self.action_input(action)], -1))
-        h = self.gru(x, state["h"])
+        a = self.action_input(action)
+        h = self.gru(self.img_in(torch.cat([state["z"], a], -1)), state["h"])
         logits = self._logits(self.prior_net(h))
-        return {"h": h, "z": self.sample(logits, generator), "logits": logits}
+        return {"h": h, "z": self.sample(logits, generator), "logits": logits, "a": a}
 
     def obs_step(
         self,
@@ -85,8 +87,10 @@ class RSSM(nn.Module):
         h = self.gru(x, state["h"])
         prior_logits = self._logits(self.prior_net(h))
         post_logits = self._logits(self.post_net(torch.cat([h, embed], -1)))
-        prior = {"h": h, "z": self.sample(prior_logits, generator), "logits": prior_logits}
-        post = {"h": h, "z": self.sample(post_logits, generator), "logits": post_logits}
+        prior = {"h": h, "z": self.sample(prior_logits, generator), "logits": prior_logits,
+                 "a": action}  # fmt: skip
+        post = {"h": h, "z": self.sample(post_logits, generator), "logits": post_logits,
+                "a": action}  # fmt: skip
         return post, prior
 
     def _logits(self, raw: Tensor) -> Tensor:
