@@ -25,10 +25,15 @@ from typing import Any
 import numpy as np
 import yaml
 
-from xpm_bench.generators.target import TARGETS
+from xpm_bench.generators.target import TARGETS, MonitorConfig
 from xpm_bench.io import atomic_path, atomic_write
-from xpm_bench.stats import ConfidenceInterval, interquartile_mean, iqm_ci, loglog_slope_ci
-from xpm_bench.stats import stratified_bootstrap_ci
+from xpm_bench.stats import (
+    ConfidenceInterval,
+    interquartile_mean,
+    iqm_ci,
+    loglog_slope_ci,
+    stratified_bootstrap_ci,
+)
 from xpm_bench.sweep.report import tabulate_rows
 
 SPEC_DIR = Path("benchmarks/study")
@@ -37,6 +42,7 @@ DOC = Path("docs/results.md")
 FIGURES = Path("docs/images/study")
 METHODS = ("sp", "lipo", "comedi", "xpm-sim", "xpm-wm")
 N_BOOT, BOOT_SEED, ALPHA = 2000, 0, 0.05
+MIN_RUNS = 3  # runs per compared group before a claim gets a verdict: the grid's seeds
 MAIN_SPECS = ("study-mppmr", "study-crampedroom")  # the rest are the M = 8 ablations
 
 
@@ -158,10 +164,19 @@ class Claim:
     note: str
 
 
-def verdict(ci: ConfidenceInterval | None, holds: Callable, fails: Callable) -> str:
-    """``holds`` / ``does not hold`` when the whole interval says so, else ``cannot tell``."""
+def verdict(
+    ci: ConfidenceInterval | None, holds: Callable, fails: Callable, runs: int = MIN_RUNS
+) -> str:
+    """``holds`` / ``does not hold`` when the whole interval says so, else ``cannot tell``.
+
+    ``runs``: the fewest runs behind any group compared; below :data:`MIN_RUNS` (the
+    design's seeds) the bootstrap interval says nothing (one run gives a zero-width one), so
+    no verdict is given.
+    """
     if ci is None:
         return "cannot tell (not run)"
+    if runs < MIN_RUNS:
+        return f"cannot tell ({runs} of {MIN_RUNS} seeds)"
     if holds(ci.low, ci.high):
         return "holds"
     if fails(ci.low, ci.high):
@@ -181,6 +196,20 @@ def _censor_note(groups: dict[str, list[dict]]) -> str:
     return "censored runs (at the cap): " + ", ".join(parts) if parts else "no runs"
 
 
+def _other_m_ratios(lines: list[dict], spec: str, env_id: str) -> str:
+    """The claim-1 ratio at the other M that have runs (context, not the verdict)."""
+    parts = []
+    for m in sorted({x["pop_size"] for x in select(lines, spec, env_id)} - {8}):
+        wm = costs(select(lines, spec, env_id, "xpm-wm", m))
+        for base in ("lipo", "comedi"):
+            ci = two_group(costs(select(lines, spec, env_id, base, m)), wm, lambda x, y: x / y)
+            if ci is not None:
+                parts.append(
+                    f"M={m} {base}/xpm-wm {sig(ci.estimate)} [{sig(ci.low)}, {sig(ci.high)}]"
+                )
+    return ("; at other M: " + ", ".join(parts)) if parts else ""
+
+
 def claims(lines: list[dict]) -> list[Claim]:
     env = "MPPMR-v0"
     main = "study-mppmr"
@@ -191,11 +220,13 @@ def claims(lines: list[dict]) -> list[Claim]:
               for b in ("lipo", "comedi")]  # fmt: skip
     worst = None if None in ratios else min(ratios, key=lambda c: c.estimate)
     number, interval = _interval(worst)
+    smaller = _other_m_ratios(lines, main, env)
     out.append(Claim(
         "XPM-WM needs >= 3x fewer env steps than LIPO and CoMeDi at M=8",
         "min over {LIPO, CoMeDi} of IQM cost / IQM XPM-WM cost, MPPMR M=8", number, interval,
-        verdict(worst, lambda lo, hi: lo >= 3, lambda lo, hi: hi < 3),
-        _censor_note({k: at8[k] for k in ("xpm-wm", "lipo", "comedi")}),
+        verdict(worst, lambda lo, hi: lo >= 3, lambda lo, hi: hi < 3,
+                min(len(at8[k]) for k in ("xpm-wm", "lipo", "comedi"))),
+        _censor_note({k: at8[k] for k in ("xpm-wm", "lipo", "comedi")}) + smaller,
     ))  # fmt: skip
     # 2: linear in M for XPM-WM, compounding for the baselines
     fits = {m: slope(select(lines, main, env, m)) for m in ("xpm-wm", "lipo", "comedi")}
@@ -213,7 +244,8 @@ def claims(lines: list[dict]) -> list[Claim]:
         "XPM-WM cost grows linearly in M, the baselines' compounds",
         "log-log slope of cost against M (XPM-WM; baselines in the note), MPPMR", number,
         interval,
-        verdict(ci, lambda lo, hi: lo <= 1 <= hi and ok, lambda lo, hi: hi < 1 or lo > 1 or bad),
+        verdict(ci, lambda lo, hi: lo <= 1 <= hi and ok, lambda lo, hi: hi < 1 or lo > 1 or bad,
+                min(len(select(lines, main, env, k)) for k in fits)),
         f"baseline slopes: {base_text or 'not run'}",
     ))  # fmt: skip
     # 3: diversity and ego comparable (within 0.1 of the better baseline, both ways)
@@ -225,9 +257,10 @@ def claims(lines: list[dict]) -> list[Claim]:
         number, interval = _interval(ci)
         out.append(Claim(
             f"{label} stays comparable (XPM-WM vs baselines)",
-            f"IQM XPM-WM - IQM LIPO+CoMeDi, MPPMR M=8 (comparable: within ±0.1)", number,
+            "IQM XPM-WM - IQM LIPO+CoMeDi, MPPMR M=8 (comparable: within ±0.1)", number,
             interval,
-            verdict(ci, lambda lo, hi: -0.1 <= lo and hi <= 0.1, lambda lo, hi: hi < -0.1 or lo > 0.1),
+            verdict(ci, lambda lo, hi: lo >= -0.1 and hi <= 0.1,
+                    lambda lo, hi: hi < -0.1 or lo > 0.1, min(len(vals["xpm-wm"]), len(pool))),
             f"runs: XPM-WM {len(vals['xpm-wm'])}, LIPO+CoMeDi {len(pool)}",
         ))  # fmt: skip
     # 4: self-sabotage 0.011 (XPM-Sim) against 0.09 (CoMeDi), over every M
@@ -241,7 +274,8 @@ def claims(lines: list[dict]) -> list[Claim]:
     out.append(Claim(
         "XPM-Sim's self-sabotage on MPPMR is 0.011 against CoMeDi's 0.09",
         "IQM CoMeDi - IQM XPM-Sim self-sabotage rate, MPPMR, all M (holds: > 0)", number,
-        interval, verdict(ci, lambda lo, hi: lo > 0, lambda lo, hi: hi <= 0),
+        interval, verdict(ci, lambda lo, hi: lo > 0, lambda lo, hi: hi <= 0,
+                          min(len(v) for v in sab.values())),
         f"XPM-Sim {sim.text(sig)}; CoMeDi {com.text(sig)}",
     ))  # fmt: skip
     # 5: vectorised event rewards beat a scalar reward head (cost at M = 8)
@@ -251,7 +285,8 @@ def claims(lines: list[dict]) -> list[Claim]:
     out.append(Claim(
         "vectorised event rewards beat a scalar reward head for the world model",
         "IQM cost scalar head / IQM cost event head, XPM-WM MPPMR M=8 (holds: > 1)", number,
-        interval, verdict(ci, lambda lo, hi: lo > 1, lambda lo, hi: hi < 1),
+        interval, verdict(ci, lambda lo, hi: lo > 1, lambda lo, hi: hi < 1,
+                          min(len(scalar), len(at8["xpm-wm"]))),
         _censor_note({"scalar": scalar, "events": at8["xpm-wm"]}),
     ))  # fmt: skip
     return out
@@ -282,25 +317,28 @@ def slope_table(lines, spec, env_id) -> str:
         sel = select(lines, spec, env_id, m)
         fit = slope(sel)
         if sel:
-            text = "-" if fit is None else f"{fit.slope:.2f} [{fit.slope_ci.low:.2f}, {fit.slope_ci.high:.2f}]"
+            text = (
+                "-"
+                if fit is None
+                else f"{fit.slope:.2f} [{fit.slope_ci.low:.2f}, {fit.slope_ci.high:.2f}]"
+            )
             rows.append([m, text, len({x["pop_size"] for x in sel})])
     return tabulate_rows(rows, ["method", "slope of cost vs M", "M values"])
 
 
 def ablation_table(lines) -> str:
-    ref = select(lines, "study-mppmr", "MPPMR-v0", "xpm-wm", 8)
-    rows = [["reference (default preset)", cost_cell(ref).text(steps),
-             metric_cell(ref, "metrics", "xp_mean", "value").text(sig)]]
-    for spec in sorted({x["spec"] for x in lines} - set(MAIN_SPECS)):
-        sel = select(lines, spec)
-        rows.append([spec.removeprefix("study-ablation-"), cost_cell(sel).text(steps),
-                     metric_cell(sel, "metrics", "xp_mean", "value").text(sig)])  # fmt: skip
+    rows = [
+        [label, cost_cell(runs).text(steps), metric_cell(runs, "metrics", "xp_mean", "value").text(sig)]
+        for label, runs in ablation_arms(lines)
+    ]  # fmt: skip
     return tabulate_rows(rows, ["XPM-WM at M=8", "cost to target", "XP return"])
 
 
 def claims_table(items: list[Claim]) -> str:
     rows = [[c.claim, c.measure, c.number, c.interval, f"**{c.verdict}**", c.note] for c in items]
-    return tabulate_rows(rows, ["seed claim", "what we measure", "ours", "95% interval", "verdict", "notes"])
+    return tabulate_rows(
+        rows, ["seed claim", "what we measure", "ours", "95% interval", "verdict", "notes"]
+    )
 
 
 def render(lines: list[dict], planned: dict[str, int]) -> str:
@@ -317,23 +355,34 @@ def render(lines: list[dict], planned: dict[str, int]) -> str:
         "A method's cost is the sample-cost ledger (real env steps) at the first check at which "
         "its population meets the target. The checks (`xpm_bench/generators/target.py`, a "
         "harness callback) play the cross-play matrix of the finished members on held-out "
-        "episodes of an unmetered env every 50,000 real env steps and on the finished "
+        f"episodes of an unmetered env every {MonitorConfig.interval_env_steps:,} real env steps"
+        " and on the finished "
         "population; their episodes are counted separately and never charged. A run that does "
         "not meet the target within the cap (or at all) is censored at the cap and enters the "
         "statistics at the cap: a lower bound on its cost, marked `≥`. Targets:\n",
         targets + "\n",
-        "The generators in this checkout train each member for a fixed budget, so the "
-        "population is complete (and the target can first be met) when the last member is "
-        f"done. Cells: IQM over seeds with a {level} stratified-bootstrap interval "
+        "**Read the costs with this in mind.** The generators in this checkout train each "
+        "member for a fixed budget and none stops early, and a check counts only finished "
+        "members (sequential methods: the `members` list of the generator state; LIPO and "
+        "XPM-WM keep theirs in other forms, so only their finished population is checked). "
+        "The target can therefore first be met when the last member is done: a met run's "
+        "cost is its preset's whole budget, and a cost comparison between methods is a "
+        "comparison of their preset budgets, conditioned on the target being met. Diversity, "
+        "SP/XP and ego numbers are the evaluator's (`default` protocol) on that final "
+        f"population. Cells: IQM over seeds with a {level} stratified-bootstrap interval "
         f"({N_BOOT} resamples, `xpm_bench.stats`).\n",
         "## Runs\n",
         runs_table(lines, planned) + "\n",
         "## Claims\n",
         claims_table(claims(lines)) + "\n",
-        "Verdicts need the whole interval on one side; `cannot tell (not run)` means the runs "
-        "behind the claim are not in the results yet.\n",
+        "Verdicts need the whole interval on one side and at least "
+        f"{MIN_RUNS} runs (seeds) in every group compared; `cannot tell (not run)` means "
+        "the runs behind the claim are not in the results yet.\n",
     ]
-    for env_id, spec in (("MPPMR-v0", "study-mppmr"), ("OvercookedClassic-CrampedRoom-v0", "study-crampedroom")):
+    for env_id, spec in (
+        ("MPPMR-v0", "study-mppmr"),
+        ("OvercookedClassic-CrampedRoom-v0", "study-crampedroom"),
+    ):
         if not select(lines, spec, env_id):
             parts.append(f"## {env_id}\n\nNo runs yet.\n")
             continue
@@ -360,7 +409,11 @@ def render(lines: list[dict], planned: dict[str, int]) -> str:
                 "![one cross-play matrix per method](images/study/xp_heatmaps.png)\n",
                 "![ego against holdouts](images/study/ego_vs_holdout.png)\n",
             ]  # fmt: skip
-    parts += ["## Ablations (MPPMR, M = 8)\n", ablation_table(lines) + "\n"]
+    parts += [
+        "## Ablations (MPPMR, M = 8)\n",
+        ablation_table(lines) + "\n",
+        "![ablations](images/study/ablations.png)\n",
+    ]
     return "\n".join(p for p in parts if p)
 
 
@@ -378,6 +431,7 @@ def write_figures(lines: list[dict], out: Path = FIGURES) -> list[Path]:
         _per_method_bars(mppmr, ("ego", "mean_return"), "ego return vs holdouts",
                          out / "ego_vs_holdout.png"),
         _heatmaps(mppmr, out / "xp_heatmaps.png"),
+        _ablation_figure(lines, out / "ablations.png"),
     ]  # fmt: skip
 
 
@@ -394,9 +448,14 @@ def _save(fig, path: Path) -> Path:
 def _cost_figure(lines: list[dict], path: Path) -> Path:
     import matplotlib.pyplot as plt
 
-    envs = [("MPPMR-v0", "study-mppmr"), ("OvercookedClassic-CrampedRoom-v0", "study-crampedroom")]
+    envs = [
+        ("MPPMR-v0", "study-mppmr", (2, 4, 8, 16)),
+        ("OvercookedClassic-CrampedRoom-v0", "study-crampedroom", (2, 4, 8)),
+    ]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    for ax, (env_id, spec) in zip(axes, envs):
+    for ax, (env_id, spec, grid) in zip(axes, envs):
+        cap = [TARGETS[env_id].cap(m) for m in grid]
+        ax.plot(grid, cap, color="grey", ls=":", lw=1, label="censoring cap")
         for i, method in enumerate(METHODS):
             sel = select(lines, spec, env_id, method)
             if not sel:
@@ -405,20 +464,21 @@ def _cost_figure(lines: list[dict], path: Path) -> Path:
             mid = [cost_cell(select(sel, spec, m=m)).ci.estimate for m in ms]
             fit = slope(sel)
             label = method if fit is None else f"{method}: slope {fit.slope:.2f}"
-            ax.plot(ms, mid, color=f"C{i}", marker="o", label=label)
+            shift = 2 ** (0.04 * (i - 2))  # methods side by side, so equal costs stay visible
+            ax.plot([m * shift for m in ms], mid, color=f"C{i}", label=label)
             for x in sel:  # every run; hollow = censored at the cap
                 face = "none" if x["target"]["censored"] else f"C{i}"
-                ax.scatter([x["pop_size"]], [x["target"]["cost_env_steps"]], s=30,
-                           facecolors=face, edgecolors=f"C{i}", zorder=3)  # fmt: skip
+                ax.scatter([x["pop_size"] * shift], [x["target"]["cost_env_steps"]], s=34,
+                           facecolors=face, edgecolors=f"C{i}", linewidths=1.5, zorder=3)  # fmt: skip
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
+        ax.set_xticks(list(grid), [str(m) for m in grid])
         ax.set_xlabel("population size M")
         ax.set_ylabel("real env steps to target (hollow: censored)")
         ax.set_title(env_id)
         ax.grid(True, which="both", alpha=0.3)
-        if ax.has_data():
-            ax.legend(fontsize=8)
-        else:
+        ax.legend(fontsize=8)
+        if not select(lines, spec, env_id):
             ax.text(0.5, 0.5, "no runs yet", ha="center", va="center", transform=ax.transAxes)
     return _save(fig, path)
 
@@ -446,12 +506,39 @@ def _per_method_bars(lines, path_in_line, label: str, path: Path) -> Path:
     return _save(fig, path)
 
 
+def ablation_arms(lines: list[dict]) -> list[tuple[str, list[dict]]]:
+    """(label, runs) of the reference XPM-WM at M = 8 and of every ablation spec."""
+    arms = [("reference (default preset)", select(lines, "study-mppmr", "MPPMR-v0", "xpm-wm", 8))]
+    specs = sorted({x["spec"] for x in lines} - set(MAIN_SPECS))
+    return arms + [(spec.removeprefix("study-ablation-"), select(lines, spec)) for spec in specs]
+
+
+def _ablation_figure(lines: list[dict], path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    arms = ablation_arms(lines)
+    for i, (_, runs) in enumerate(arms):
+        c = cost_cell(runs)
+        if c.ci is not None:
+            err = [[c.ci.estimate - c.ci.low], [c.ci.high - c.ci.estimate]]
+            ax.bar(i, c.ci.estimate, 0.7, yerr=err, color="C4", hatch="//" if c.censored else None)
+    ax.set_xticks(range(len(arms)), [label for label, _ in arms], rotation=20, fontsize=8)
+    ax.set_ylabel("real env steps to target (hatched: censored runs)")
+    ax.set_title("XPM-WM ablations, MPPMR-v0 M=8 (IQM over seeds)")
+    if not any(runs for _, runs in arms):
+        ax.text(0.5, 0.5, "no runs yet", ha="center", va="center", transform=ax.transAxes)
+    return _save(fig, path)
+
+
 def _heatmaps(lines: list[dict], path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(METHODS), figsize=(2.6 * len(METHODS), 2.8))
     for ax, method in zip(axes, METHODS):
-        sel = sorted(select(lines, "study-mppmr", method=method), key=lambda x: (-x["pop_size"], x["seed"]))
+        sel = sorted(
+            select(lines, "study-mppmr", method=method), key=lambda x: (-x["pop_size"], x["seed"])
+        )
         ax.set_xticks([])
         ax.set_yticks([])
         if not sel:
@@ -473,7 +560,9 @@ def main(argv: list[str] | None = None) -> int:
     text = render(load_lines(args.results), planned_runs())
     if args.check:
         fresh = args.doc.exists() and args.doc.read_text() == text
-        print(f"{args.doc}: {'fresh' if fresh else 'stale: run python -m benchmarks.study.analyse'}")
+        print(
+            f"{args.doc}: {'fresh' if fresh else 'stale: run python -m benchmarks.study.analyse'}"
+        )
         return 0 if fresh else 1
     atomic_write(args.doc, lambda tmp: tmp.write_text(text))
     figures = write_figures(load_lines(args.results))

@@ -21,10 +21,14 @@ lands the registration) are registered in this process, and the output says so.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import importlib.util
 import json
+import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +40,7 @@ from xpm_bench.generators.run import run_generation
 from xpm_bench.generators.target import MonitorConfig, TargetMonitor
 from xpm_bench.io import atomic_write, write_json
 from xpm_bench.population import load_population, population_content_hash, save_population
-from xpm_bench.sweep.job import JobPaths, read_json, read_state, update_state
+from xpm_bench.sweep.job import FileProgress, JobPaths, read_json, read_state, update_state
 from xpm_bench.sweep.report import results_line
 from xpm_bench.sweep.spec import Job, load_spec
 
@@ -71,13 +75,45 @@ def read_lines(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def write_line(path: Path, line: dict[str, Any]) -> None:
-    """Add (or replace) a job's line in the JSONL file, atomically, sorted by job id."""
-    lines = {old["job"]: old for old in read_lines(path)}
-    lines[line["job"]] = line
-    text = "".join(json.dumps(lines[k], sort_keys=True) + "\n" for k in sorted(lines))
+@contextlib.contextmanager
+def locked(path: Path, wait: bool = True) -> Iterator[bool]:
+    """Hold an exclusive lock on ``path`` (yields False, without waiting, if ``wait`` is off
+    and another process holds it), so several runners can share one grid."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, lambda tmp: tmp.write_text(text))
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def write_line(path: Path, line: dict[str, Any], lock: Path) -> None:
+    """Add (or replace) a job's line in the JSONL file, atomically, sorted by job id, holding
+    ``lock`` (a file outside the committed results) against other runners."""
+    with locked(lock):
+        lines = {old["job"]: old for old in read_lines(path)}
+        lines[line["job"]] = line
+        text = "".join(json.dumps(lines[k], sort_keys=True) + "\n" for k in sorted(lines))
+        atomic_write(path, lambda tmp: tmp.write_text(text))
+
+
+def code_version() -> str | None:
+    """The checkout's commit (with ``+dirty`` for uncommitted changes), for the results line."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "xpm_bench"], capture_output=True, text=True
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
 def run_study_job(job: Job, root: Path, monitor_config: MonitorConfig, spec_name: str) -> dict:
@@ -85,7 +121,10 @@ def run_study_job(job: Job, root: Path, monitor_config: MonitorConfig, spec_name
     paths = JobPaths(root)
     root.mkdir(parents=True, exist_ok=True)
     write_json(paths.job, job.to_dict())
-    state = update_state(paths, status="running", attempts=read_state(paths).get("attempts", 0) + 1)
+    state = update_state(
+        paths, status="running", attempts=read_state(paths).get("attempts", 0) + 1,
+        code_version=read_state(paths).get("code_version") or code_version(),
+    )  # fmt: skip
     start = time.perf_counter()
     if not paths.population.exists():
         monitor = TargetMonitor(job.env_id, job.pop_size, monitor_config, job.resources.device)
@@ -94,16 +133,27 @@ def run_study_job(job: Job, root: Path, monitor_config: MonitorConfig, spec_name
             job.method, job.env_id, job.pop_size, seed=job.seed, preset=job.preset,
             overrides=job.overrides, run_dir=paths.run_dir, resume=resume,
             device=job.resources.device, threads=job.resources.threads, monitor=monitor,
+            progress=FileProgress(paths.progress),
         )  # fmt: skip
         # target first, then the population, then drop the checkpoint: a kill between any two
         # leaves a state this function continues from without losing the checks
-        write_json(root / TARGET_FILE, {**monitor.state_dict(), "outcome": monitor.outcome().as_dict()})
+        write_json(
+            root / TARGET_FILE, {**monitor.state_dict(), "outcome": monitor.outcome().as_dict()}
+        )
         save_population(pop, paths.population)
         (paths.run_dir / CHECKPOINT_NAME).unlink(missing_ok=True)
-        state = update_state(paths, generate_s=float(state.get("generate_s") or 0) + time.perf_counter() - start)
+        paths.progress.unlink(missing_ok=True)
+        state = update_state(
+            paths, generate_s=float(state.get("generate_s") or 0) + time.perf_counter() - start
+        )
     if not paths.result.exists():
         t0 = time.perf_counter()
-        write_json(paths.result, evaluate_file(paths.population, job.protocol, job.resources.device, threads=job.resources.threads))
+        write_json(
+            paths.result,
+            evaluate_file(
+                paths.population, job.protocol, job.resources.device, threads=job.resources.threads
+            ),
+        )
         state = update_state(paths, evaluate_s=time.perf_counter() - t0)
     state = update_state(
         paths, status="done", wall_s=float(state.get("wall_s") or 0) + time.perf_counter() - start,
@@ -114,6 +164,7 @@ def run_study_job(job: Job, root: Path, monitor_config: MonitorConfig, spec_name
     return {
         **results_line(job, paths, state),
         "spec": spec_name,
+        "code_version": read_state(paths).get("code_version"),
         "xp_matrix": result["xp_matrix"],
         "target": target["outcome"],
         "target_checks": target["checks"],
@@ -150,9 +201,14 @@ def main(argv: list[str] | None = None) -> int:
             args.pop_sizes and job.pop_size not in args.pop_sizes) or (
             args.seeds and job.seed not in args.seeds) or job.id in finished:  # fmt: skip
             continue
-        print(f"{job.id}: running", flush=True)
-        line = run_study_job(job, args.runs / spec.name / "jobs" / job.id, monitor_config, spec.name)
-        write_line(out, line)
+        root = args.runs / spec.name / "jobs" / job.id
+        with locked(root.parent / f".{job.id}.lock", wait=False) as mine:
+            if not mine or job.id in {x["job"] for x in read_lines(out)}:
+                print(f"{job.id}: done or running in another runner, skipped", flush=True)
+                continue
+            print(f"{job.id}: running", flush=True)
+            line = run_study_job(job, root, monitor_config, spec.name)
+            write_line(out, line, args.runs / ".results.lock")
         t = line["target"]
         verdict = "censored at" if t["censored"] else "met at"
         print(f"{job.id}: done, target {verdict} {t['cost_env_steps']:,} env steps", flush=True)

@@ -108,7 +108,7 @@ def cramped_smoke(smoke_holdout):
 
 def test_overcooked_smoke_holdout_has_every_partner_group(cramped_smoke, smoke_holdout):
     _, holdout = smoke_holdout("OvercookedClassic-CrampedRoom-v0")  # shared with the BC tests
-    assert holdout.name == "overcooked-classic-holdout-smoke" and holdout.version == 3
+    assert holdout.name == "overcooked-classic-holdout-smoke" and holdout.version == 4
     # the human proxy is tested in tests/evaluation/test_human_proxy.py
     assert holdout.partner_names == [
         "onion-cook",

@@ -75,7 +75,7 @@ def test_a_result_records_its_protocol_and_pin():
         "OvercookedClassic-CrampedRoom-v0", pr.PROTOCOLS["Overcooked", "smoke"]
     )
     assert record["family"] == "Overcooked" and record["pinned"] is True
-    assert record["ego"]["event_shaping"] == [["potting_onion", 3.0], ["potting_tomato", 3.0]]
+    assert record["ego"]["reward_set"] == "shaped" and record["ego"]["ppo"]["clip"] == 0.2
     rebuilt = pr.protocol_from_record(record).ego_config()
     assert rebuilt == pr.PROTOCOLS["Overcooked", "smoke"].ego_config()
     tweaked = pr.PROTOCOLS["Overcooked", "smoke"].with_ego_steps(1000)
@@ -133,5 +133,5 @@ def test_changing_a_recipe_without_a_version_bump_fails(monkeypatch):
     params = {**groups[sp_index].params, "members": 5}
     groups[sp_index] = dataclasses.replace(groups[sp_index], params=params)
     monkeypatch.setitem(ho.RECIPES, key, dataclasses.replace(current, groups=tuple(groups)))
-    with pytest.raises(ho.HoldoutError, match="v3 .* pinned to"):
+    with pytest.raises(ho.HoldoutError, match="v4 .* pinned to"):
         ho.recipe_for("Overcooked-CrampedRoom-v0", "smoke")

@@ -23,7 +23,7 @@ TINY = ["env_steps=4096", "num_envs=32", "rollout_steps=16"]
 # methods whose configs are not sized by env steps and copies (a world model's iterations)
 TINY_BY_METHOD = {
     "xpm-wm": [
-        "phase1_max_iterations=3", "phase1_min_iterations=1", "member_iterations=2",
+        "phase1_max_iterations=3", "phase1_min_iterations=1", "member_iterations=4",
         "imagined_envs=32", "real_envs=4", "real_rollout_steps=8", "warmup_iterations=1",
         "model_updates=1",
     ],
@@ -77,7 +77,8 @@ def test_sp_members_do_not_depend_on_population_size():
 @pytest.mark.parametrize("method", generator_names())
 def test_interrupt_checkpoints_then_resume_matches(tmp_path, method):
     """A stop request (what Ctrl-C/SIGTERM set) checkpoints at the next boundary and stops."""
-    reference = run_generation(method, "MPPMR-v0", 2, seed=1, preset="smoke", overrides=TINY)
+    tiny = TINY_BY_METHOD.get(method, TINY)
+    reference = run_generation(method, "MPPMR-v0", 2, seed=1, preset="smoke", overrides=tiny)
 
     class StopAfter:
         def __init__(self, harness_ref, n):
@@ -111,7 +112,7 @@ def test_interrupt_checkpoints_then_resume_matches(tmp_path, method):
                 2,
                 seed=1,
                 preset="smoke",
-                overrides=TINY,
+                overrides=tiny,
                 output=out,
                 run_dir=tmp_path / "run",
                 progress=StopAfter(ref, 6),
@@ -122,7 +123,7 @@ def test_interrupt_checkpoints_then_resume_matches(tmp_path, method):
     assert (tmp_path / "run" / "checkpoint.pt").exists()
     with pytest.raises(ConfigError, match="already holds a checkpoint"):
         run_generation(
-            method, "MPPMR-v0", 2, seed=1, preset="smoke", overrides=TINY, run_dir=tmp_path / "run"
+            method, "MPPMR-v0", 2, seed=1, preset="smoke", overrides=tiny, run_dir=tmp_path / "run"
         )
     with pytest.raises(ConfigError, match="seed=1"):
         run_generation(
@@ -131,7 +132,7 @@ def test_interrupt_checkpoints_then_resume_matches(tmp_path, method):
             2,
             seed=9,
             preset="smoke",
-            overrides=TINY,
+            overrides=tiny,
             run_dir=tmp_path / "run",
             resume=True,
         )
@@ -141,7 +142,7 @@ def test_interrupt_checkpoints_then_resume_matches(tmp_path, method):
         2,
         seed=1,
         preset="smoke",
-        overrides=TINY,
+        overrides=tiny,
         output=out,
         run_dir=tmp_path / "run",
         resume=True,
@@ -158,14 +159,15 @@ def _cli(*args):
 @pytest.mark.parametrize("method", generator_names())
 def test_killed_run_resumes_to_the_uninterrupted_population(tmp_path, method):
     """SIGKILL a CLI run after a checkpoint, --resume it, compare with an uninterrupted run."""
+    overrides = ["env_steps=6144", "num_envs=32", "rollout_steps=16"]
+    if method in TINY_BY_METHOD:  # long enough a second member to be killed in
+        overrides = [*TINY_BY_METHOD[method], "member_iterations=8"]
     common = [
         "generate", "--method", method, "--env", "MPPMR-v0", "--pop-size", "2",
         "--preset", "smoke", "--seed", "4", "--threads", "1", "--quiet",
-        "--checkpoint-interval", "0", "--set", "env_steps=6144", "--set", "num_envs=32",
-        "--set", "rollout_steps=16",
+        "--checkpoint-interval", "0", *(a for o in overrides for a in ("--set", o)),
     ]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    overrides = ["env_steps=6144", "num_envs=32", "rollout_steps=16"]
     reference = run_generation(
         method, "MPPMR-v0", 2, seed=4, preset="smoke", overrides=overrides, threads=1
     )
@@ -180,8 +182,11 @@ def test_killed_run_resumes_to_the_uninterrupted_population(tmp_path, method):
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
         if checkpoint.exists():
-            steps = torch.load(checkpoint, weights_only=True)["ledger"]["env_steps"]
-            if steps > total // 2:  # past half way (for sp: into the second member)
+            saved = torch.load(checkpoint, weights_only=True)
+            steps = saved["ledger"]["env_steps"]
+            current = (saved["generator_state"] or {}).get("current") or {}
+            # past half way (for sp: into the second member), or inside the second member
+            if steps > total // 2 or current.get("index", 0) >= 1:
                 proc.send_signal(signal.SIGKILL)
                 killed_at = steps
                 break

@@ -226,3 +226,12 @@ def test_mppmr_population_uses_four_landmarks(method):
     metrics = population_metrics(result)
     assert metrics["landmarks_used"] == 4, metrics["xp_matrix"]
     assert metrics["sp_mean"] >= 0.95 and metrics["xp_mean"] <= 0.05, metrics["xp_matrix"]
+
+
+@pytest.mark.parametrize("method", ["lipo", "comedi"])
+def test_a_population_of_one_is_plain_self_play(method):
+    over = ["env_steps=256", "num_envs=8", "rollout_steps=16"]
+    pop = run_generation(method, "MPPMR-v0", 1, seed=0, preset="smoke", overrides=over)
+    by_kind = pop.ledger["env_steps_by_kind"]
+    assert by_kind["xp"] == by_kind["mp"] == 0 and by_kind["sp"] > 0
+    assert len(pop.members) == 1

@@ -169,3 +169,18 @@ def test_xpm_sim_second_member_is_incompatible_with_the_first(sim_m2_default):
 def test_xpm_sim_second_member_is_incompatible_in_good_faith(sim_m2_default):
     assert sim_m2_default["landmarks_used"] == 2
     assert sim_m2_default["self_sabotage_rate"] <= 0.1
+
+
+def test_xpm_wm_finished_members_can_be_played_from_a_checkpoint(tmp_path):
+    from xpm_bench.generators.xpm_wm import members_from_state
+    from xpm_bench.io import safe_torch_load
+    from xpm_bench.rollout import play_pairs
+
+    run_generation("xpm-wm", "MPPMR-v0", 2, seed=2, preset="smoke", overrides=WM_TINY,
+                   run_dir=tmp_path / "run")  # fmt: skip
+    state = safe_torch_load(tmp_path / "run" / "checkpoint.pt", what="checkpoint")
+    policies = members_from_state(state["generator_state"])
+    assert len(policies) == 2
+    batch = play_pairs("MPPMR-v0", [(policies[0], policies[1])], episodes=4, seed=0)
+    assert batch.returns.shape == (1, 4, 2)
+    assert members_from_state(None) == []

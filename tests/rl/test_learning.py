@@ -64,7 +64,7 @@ def test_self_play_on_overcooked_cramped_room_delivers_soups():
     cfg = sp.preset("default", env_id)
     from xpm_bench.generators.config import apply_overrides
 
-    cfg = apply_overrides(cfg, ["env_steps=1500000"])
+    cfg = apply_overrides(cfg, ["env_steps=600000"])
     pop = sp.generate(env_id, 1, cfg, seed=0)
     policy = pop.policies()[0]
     result = play_pairs(env_id, [(policy, policy)], episodes=16, seed=5)

@@ -102,7 +102,7 @@ def test_met_late_through_the_harness(conventions):
     same, diverse = [(0, 0), (0, 1)], [(0, 0), (2, 1)]
     monitor = _monitor(2, conventions, interval_env_steps=10_000, cap_env_steps=100_000)
     harness = Harness(monitor=monitor)
-    for step in range(1, 9):  # boundaries every 5k steps
+    for _ in range(8):  # boundaries every 5k steps
         harness.ledger.count("sp", 5_000)
         cells = same if harness.ledger.env_steps < 30_000 else diverse
         harness.boundary(lambda c=cells: {"cells": c})
@@ -139,6 +139,20 @@ def test_checkpoint_carries_the_monitor(tmp_path, conventions):
     assert resumed.checks == monitor.checks and resumed.checks[0]["met"]
 
 
+def test_members_in_another_form_give_no_population():
+    """XPM-WM keeps its members as actors on a shared model: not rebuilt mid-run, so the
+    check says the population is not finished (the finished population is checked)."""
+    from xpm_bench.generators.target import members_from_state
+
+    assert members_from_state({"members": [{"actor": {}, "index": 0}]}) == []
+    assert members_from_state({"current": None}) == []
+    monitor = TargetMonitor("MPPMR-v0", 2, MonitorConfig(interval_env_steps=10))
+    harness = Harness(monitor=monitor)
+    harness.ledger.count("sp", 10)
+    harness.boundary(lambda: {"members": [{"actor": {}}]})
+    assert monitor.checks[0]["unmet"] == ["0 of 2 members finished"]
+
+
 # ------------------------------------------------------------------- censoring rule
 def _check(steps, met):
     return {"ledger": {"env_steps": steps}, "met": met}
@@ -158,3 +172,20 @@ def test_censoring_rule():
     assert cost_outcome([], 50).censored
     with pytest.raises(ConfigError, match="cost cap"):
         cost_outcome([], 0)
+
+
+@pytest.mark.slow  # two smoke self-play runs: about 2 minutes on a loaded 2-core CPU
+def test_monitoring_does_not_change_the_run():
+    """The checks draw nothing from the generator's randomness and count nothing: a monitored
+    run gives the population and ledger of the same run without a monitor."""
+    from xpm_bench.generators.run import run_generation
+    from xpm_bench.population import population_content_hash
+
+    plain = run_generation("sp", "MPPMR-v0", 2, seed=3, preset="smoke", threads=1)
+    monitor = TargetMonitor("MPPMR-v0", 2, MonitorConfig(interval_env_steps=20_000, episodes=4))
+    watched = run_generation(
+        "sp", "MPPMR-v0", 2, seed=3, preset="smoke", threads=1, monitor=monitor
+    )
+    assert population_content_hash(watched) == population_content_hash(plain)
+    assert watched.ledger["env_steps"] == plain.ledger["env_steps"]
+    assert len(monitor.checks) >= 4 and monitor.checks[-1]["scores"]["landmarks_used"] is not None

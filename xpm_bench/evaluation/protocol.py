@@ -19,7 +19,6 @@ import dataclasses
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from xpm_bench.envs.overcooked.events import HIPT_SHAPING
 from xpm_bench.errors import ConfigError
 from xpm_bench.io import sha256_json
 from xpm_bench.registry import env_family
@@ -151,19 +150,20 @@ _MPPMR_EGO = {
     "event_shaping": (("quit", -0.1),),
     "ppo": {**_PPO, "ent_coef": 0.04},
 }
-# Overcooked: HiPT's settings (docs/references.md): clip 0.05, GAE 0.98, entropy 0.01, its
-# potting shaping annealed over 2.5M steps, on CoMeDi's 2x64 MLP (a CNN is ~15x slower per
-# sample on a CPU).
+# Overcooked (v2 of default, v3 of smoke): the sp generator's default settings since issue 9:
+# JaxMARL IPPO's batch shape (16 envs x 128 steps, 4 epochs x 4 minibatches, 2x64 tanh MLP)
+# and shaped reward, annealed over 2.5M steps, with clip 0.2, GAE 0.95 and lr 1e-3. Before:
+# HiPT's settings (clip 0.05, GAE 0.98, potting shaping, 32 envs x 400 steps).
 _OVERCOOKED_EGO = {
     "env_steps": 3_000_000,
-    "num_envs": 32,
-    "rollout_steps": 400,
+    "num_envs": 16,
+    "rollout_steps": 128,
     **_NET,
     "arch": "mlp",
-    "reward_set": "sparse",
+    "reward_set": "shaped",
     "shaping_anneal_steps": 2_500_000,
-    "event_shaping": HIPT_SHAPING,
-    "ppo": {**_PPO, "clip": 0.05, "gae_lambda": 0.98},
+    "event_shaping": (),
+    "ppo": {**_PPO, "clip": 0.2, "gae_lambda": 0.95},
 }
 
 
@@ -196,7 +196,7 @@ PROTOCOLS: dict[tuple[str, str], Protocol] = {
     ("CMG", "default"): Protocol("default", 1, episodes=128, ego=_ego(_CMG_EGO, 20_480)),
     ("Overcooked", "smoke"): Protocol(
         "smoke",
-        2,  # v2: the smoke holdout tier (v1 used the standard set)
+        3,  # v2: the smoke holdout tier (v1 used the standard set); v3: issue 9's ego settings
         episodes=2,
         n_boot=200,
         ego=_ego(_OVERCOOKED_EGO, 25_600),
@@ -205,7 +205,7 @@ PROTOCOLS: dict[tuple[str, str], Protocol] = {
     ),
     ("Overcooked", "default"): Protocol(
         "default",
-        1,
+        2,  # v2: issue 9's ego settings (v1: HiPT's)
         episodes=8,
         ego=_ego(_OVERCOOKED_EGO, 2_000_000),
         max_pairs_per_batch=256,
@@ -240,6 +240,16 @@ PINNED_FINGERPRINTS: dict[tuple[str, str, int], str] = {
         "default",
         1,
     ): "sha256:829d0fb8d0e0c16152923e66ee46e05c6e747ccece91b10174543b09b95dc322",
+    (
+        "Overcooked",
+        "smoke",
+        3,
+    ): "sha256:f083e07e44bf946995b8ced4c4243e6d6374b97a1ba04203e8cd7b9b6ee30cb6",
+    (
+        "Overcooked",
+        "default",
+        2,
+    ): "sha256:9ac40c3cf74cb681f5c3c82dc330336ae652a0c6a723ee4abceb30986beacf3c",
 }
 
 

@@ -24,13 +24,13 @@ fixed budget the target can first be met once the last member is done.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import numpy as np
 
-from xpm_bench.errors import ConfigError
 from xpm_bench.agents.base import Policy
+from xpm_bench.errors import ConfigError
 from xpm_bench.population import Member, Population
 
 _HELD_OUT_PROTOCOL_SEED = 16  # not the evaluator's seed (0): the check's episodes are its own
@@ -77,7 +77,11 @@ TARGETS: dict[str, Target] = {
     t.env_id: t
     for t in (
         Target(
-            "MPPMR-v0", member_sp_min=0.95, landmarks=4, xp_max=0.05, xp_max_pop_size=4,
+            "MPPMR-v0",
+            member_sp_min=0.95,
+            landmarks=4,
+            xp_max=0.05,
+            xp_max_pop_size=4,
             cap_per_member=1_000_000,
         ),
         Target("OvercookedClassic-CrampedRoom-v0", member_sp_min=100.0, cap_per_member=7_500_000),
@@ -125,9 +129,9 @@ def unmet_conditions(target: Target, scores: TargetScores, pop_size: int) -> lis
         want = min(pop_size, target.landmarks)
         if scores.landmarks_used != want:
             unmet.append(f"landmarks_used {scores.landmarks_used} != {want}")
-    if target.xp_max is not None and pop_size <= target.xp_max_pop_size:
-        if not scores.xp_mean <= target.xp_max:
-            unmet.append(f"XP {scores.xp_mean:.3g} > {target.xp_max:g}")
+    xp_bounded = target.xp_max is not None and pop_size <= target.xp_max_pop_size
+    if xp_bounded and not scores.xp_mean <= target.xp_max:
+        unmet.append(f"XP {scores.xp_mean:.3g} > {target.xp_max:g}")
     return unmet
 
 
@@ -145,6 +149,19 @@ def scores_from_crossplay(result: Any) -> TargetScores:
         xp_mean=float(mx.xp_mean(result.returns)) if len(matrix) > 1 else float("nan"),
         landmarks_used=landmarks,
     )
+
+
+def _plain_scores(scores: TargetScores) -> dict[str, Any]:
+    """JSON-plain scores: lists, and None for a nan (strict JSON has no nan)."""
+
+    def num(x: float) -> float | None:
+        return None if x != x else float(x)
+
+    return {
+        "member_sp": [num(v) for v in scores.member_sp],
+        "xp_mean": num(scores.xp_mean),
+        "landmarks_used": scores.landmarks_used,
+    }
 
 
 # --------------------------------------------------------------------- censoring
@@ -181,7 +198,9 @@ def cost_outcome(
     ``checks`` are :meth:`TargetMonitor.check` records in the order they ran.
     """
     if cap_env_steps <= 0:
-        raise ConfigError(f"the cost cap must be a positive number of env steps, got {cap_env_steps}")
+        raise ConfigError(
+            f"the cost cap must be a positive number of env steps, got {cap_env_steps}"
+        )
     for record in checks:
         steps = int(record["ledger"]["env_steps"])
         if record["met"] and steps <= cap_env_steps:
@@ -190,10 +209,24 @@ def cost_outcome(
 
 
 # ----------------------------------------------------------------------- monitor
+_MEMBER_FIELDS = {f.name for f in fields(Member)}
+_MEMBER_REQUIRED = {"name", "arch", "arch_kwargs", "state_dict"}
+
+
 def members_from_state(state: dict[str, Any], device: str = "cpu") -> list[Policy]:
     """Policies of the finished members in a generator's checkpoint state (its ``members``
-    list of plain :class:`~xpm_bench.population.Member` fields)."""
-    members = [Member(**m) for m in (state or {}).get("members", [])]
+    list of plain :class:`~xpm_bench.population.Member` fields).
+
+    A generator whose state keeps its members in another form (XPM-WM's actors on a shared
+    world model's features, LIPO's joint learners) gives no population here: only its
+    finished population is checked (:meth:`TargetMonitor.finish`).
+    """
+    entries = (state or {}).get("members", [])
+    if not isinstance(entries, list) or not all(
+        isinstance(m, dict) and _MEMBER_REQUIRED <= set(m) <= _MEMBER_FIELDS for m in entries
+    ):
+        return []
+    members = [Member(**m) for m in entries]
     return [m.policy(device, seed=i) for i, m in enumerate(members)]
 
 
@@ -239,7 +272,6 @@ class TargetMonitor:
         self.checks: list[dict[str, Any]] = []
         self.eval_episodes = 0
         self._next_check = config.interval_env_steps
-        self._scored_members = -1  # finished-member count at the last check that played
 
     # the harness's side
     def on_boundary(self, ledger: Any, state_fn: Callable[[], dict[str, Any]]) -> None:
@@ -269,7 +301,7 @@ class TargetMonitor:
             "ledger": dict(ledger),
             "met": not unmet,
             "unmet": unmet,
-            "scores": {**asdict(scores), "member_sp": list(scores.member_sp)},  # JSON-plain
+            "scores": _plain_scores(scores),
         }
         self.checks.append(record)
         return record

@@ -16,14 +16,16 @@ test-sized budgets for the smoke protocols):
   closed-form best-response return (1: the same-landmark convention meets it).
 - CMG (version 1): every scripted convention agent (always picks convention k), with its
   closed-form best-response return (``payoffs[k]``).
-- Overcooked, both cooking rules, on the five classic layouts (version 3): the scripted cooks
+- Overcooked, both cooking rules, on the five classic layouts (version 4): the scripted cooks
   of :mod:`xpm_bench.agents.overcooked_scripted`, one behaviour-cloned human proxy per layout
   (:mod:`xpm_bench.evaluation.human_proxy`), and self-play partners trained from reserved
   seeds (:mod:`~xpm_bench.evaluation.holdout.sp_partners`).
 
 Version history (each version keeps its own cache file name): MPPMR v1 had no best-response
 returns. Overcooked v1: the scripted cooks; v2: + one BC human proxy ('stay' undersampled);
-v3: BC proxy on all samples with its last actions as input, + self-play partners.
+v3: BC proxy on all samples with its last actions as input, + self-play partners; v4: the
+self-play partners trained with the sp generator's new ``default`` settings (issue 9: JaxMARL
+IPPO's batch shape and shaped reward, lr 1e-3; v3's were HiPT's, now the ``hipt`` preset).
 """
 
 from __future__ import annotations
@@ -36,7 +38,6 @@ from pathlib import Path
 from typing import Any
 
 from xpm_bench.envs import OVERCOOKED_LAYOUTS
-from xpm_bench.envs.overcooked.events import HIPT_SHAPING
 from xpm_bench.evaluation.holdout.sets import HoldoutError, HoldoutSet, PartnerSpec
 from xpm_bench.evaluation.holdout.sp_partners import MapFn, sequential_map, train_sp_partners
 from xpm_bench.io import sha256_json
@@ -308,14 +309,14 @@ _BC_PROXY = {
     "batch_size": 256,
     "lr": 1e-3,
 }
-# The self-play holdout partners' full sp config (recipe v3), copied from the sp generator's
+# The self-play holdout partners' full sp config (recipe v4), copied from the sp generator's
 # presets of that time ("default" for the standard tier, "smoke" for the smoke tier).
 _SP_PPO = {
     "lr": 1e-3,
     "anneal_lr": True,
     "gamma": 0.99,
-    "gae_lambda": 0.98,
-    "clip": 0.05,
+    "gae_lambda": 0.95,
+    "clip": 0.2,
     "clip_value": True,
     "ent_coef": 0.01,
     "vf_coef": 0.5,
@@ -326,16 +327,16 @@ _SP_PPO = {
 }
 _SP_STANDARD = {
     "env_steps": 3_000_000,
-    "num_envs": 32,
-    "rollout_steps": 400,
+    "num_envs": 16,
+    "rollout_steps": 128,
     "arch": "mlp",
     "hidden": 64,
     "layers": 2,
     "channels": 25,
     "gru": 0,
-    "reward_set": "sparse",
+    "reward_set": "shaped",
     "shaping_anneal_steps": 2_500_000,
-    "event_shaping": HIPT_SHAPING,
+    "event_shaping": (),
     "ppo": _SP_PPO,
 }
 _SP_SMOKE = {
@@ -379,6 +380,16 @@ PINNED_FINGERPRINTS: dict[tuple[str, str, int], str] = {
         "smoke",
         3,
     ): "sha256:f7384977eba7125a9f4f1cb9f524460cbd1462a92e16946f43c45701e3f95141",
+    (
+        "Overcooked",
+        "standard",
+        4,
+    ): "sha256:dbd01eb98c1bf025c7858cbcf7a682581588d1389ee633c7ac9f2429924539fb",
+    (
+        "Overcooked",
+        "smoke",
+        4,
+    ): "sha256:3ea8fd51d839bf92400133ff6f0520972ef47b5aa21cee25bb69b00e142e8f86",
 }
 
 
@@ -412,7 +423,7 @@ for _tier, _suffix in (("standard", ""), ("smoke", "-smoke")):
         HoldoutRecipe(
             family="Overcooked",
             name=f"overcooked-classic-holdout{_suffix}",
-            version=3,
+            version=4,
             groups=(
                 PartnerGroup(
                     "scripted-cooks",
@@ -426,7 +437,7 @@ for _tier, _suffix in (("standard", ""), ("smoke", "-smoke")):
                 "scripted cooks (onion-only, plating-only, full); a behaviour-cloned human "
                 "proxy (trained on the 2019 human-human train split; test accuracy and "
                 f"baselines in its params); {_sp['members']} self-play agents (sp generator, "
-                f"the {_sp['label']} preset's config as of v3) from reserved seeds"
+                f"the {_sp['label']} preset's config as of v4) from reserved seeds"
             ),
             tier=_tier,
             variants=tuple(OVERCOOKED_LAYOUTS),

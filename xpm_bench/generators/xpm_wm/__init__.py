@@ -60,7 +60,11 @@ from xpm_bench.generators.config import config_to_dict
 from xpm_bench.generators.harness import Harness
 from xpm_bench.generators.xpm_wm.config import PRESETS, XPMWMConfig, wm_preset
 from xpm_bench.generators.xpm_wm.member import MemberRun, actor_kwargs
-from xpm_bench.generators.xpm_wm.population import build_population, measure_drift
+from xpm_bench.generators.xpm_wm.population import (
+    build_population,
+    feature_policy,
+    measure_drift,
+)
 from xpm_bench.population import Population
 from xpm_bench.registry import make
 from xpm_bench.rl.ledger import Ledger
@@ -70,7 +74,7 @@ from xpm_bench.wm.train import WMTrainer, replay_for
 
 METHOD = "xpm-wm"
 Config = XPMWMConfig
-__all__ = ["METHOD", "PRESETS", "Config", "generate", "preset"]
+__all__ = ["METHOD", "PRESETS", "Config", "generate", "members_from_state", "preset"]
 
 
 def preset(name: str, env_id: str) -> XPMWMConfig:
@@ -93,6 +97,7 @@ def generate(
     harness = callbacks if callbacks is not None else Harness(ledger=ledger)
     member_seeds = spawn_seeds(seed, pop_size)
     wm = _world_model(env_id, config, seed, harness.device)
+    latent_arch = actor_kwargs(config, wm.model)
     resumed = harness.resume_state or {"members": [], "current": None}
     if harness.resume_state is not None:
         wm.load_state_dict(resumed["wm"])
@@ -102,11 +107,19 @@ def generate(
         current = current if current and current["index"] == index else None
         finished.append(
             _train_member(
-                harness, env_id, config, index, member_seeds[index], wm, finished, current
+                harness,
+                env_id,
+                config,
+                index,
+                member_seeds[index],
+                wm,
+                latent_arch,
+                finished,
+                current,
             )  # fmt: skip
         )
-        harness.boundary(lambda: _state(wm, finished, None), force=True)
-    arch, kwargs = actor_kwargs(config, wm.model)
+        harness.boundary(lambda: _state(wm, latent_arch, finished, None), force=True)
+    arch, kwargs = latent_arch
     drift = measure_drift(harness, env_id, wm.model, finished, arch, kwargs, seed)
     return build_population(env_id, METHOD, config_to_dict(config), seed, member_seeds,
                             harness.ledger.to_dict(), wm.model, finished, drift, arch, kwargs)  # fmt: skip
@@ -124,8 +137,32 @@ def _world_model(env_id: str, config: XPMWMConfig, seed: int, device: str) -> WM
     return WMTrainer(model, replay, seed=child_seed(seed, 1002))
 
 
-def _state(wm: WMTrainer, finished: list[dict[str, Any]], current: dict[str, Any] | None):
-    return {"wm": wm.state_dict(), "members": list(finished), "current": current}
+def _state(
+    wm: WMTrainer, arch: Any, finished: list[dict[str, Any]], current: dict[str, Any] | None
+) -> dict[str, Any]:
+    return {
+        "wm": wm.state_dict(),
+        "members": list(finished),
+        "current": current,
+        # what members_from_state needs to rebuild the finished members without the config
+        "model_spec": wm.model.spec(),
+        "actor_arch": arch,
+    }
+
+
+def members_from_state(state: dict[str, Any] | None, device: str = "cpu") -> list[Any]:
+    """Policies of the finished members in a checkpointed generator state, acting through
+    the state's current model (as the population file would have them); for callbacks
+    that score a run while it goes (the study's cost-to-target monitor)."""
+    if not state or not state.get("members"):
+        return []
+    model = WorldModel.from_spec(dict(state["model_spec"]))
+    model.load_state_dict(state["wm"]["model"])
+    arch, kwargs = state["actor_arch"]
+    return [
+        feature_policy(model, arch, kwargs, m["actor"], i, device)
+        for i, m in enumerate(state["members"])
+    ]
 
 
 def _train_member(
@@ -135,6 +172,7 @@ def _train_member(
     index: int,
     seed: int,
     wm: WMTrainer,
+    latent_arch: Any,
     finished: list[dict[str, Any]],
     current: dict[str, Any] | None,
 ) -> dict[str, Any]:
@@ -159,6 +197,7 @@ def _train_member(
         harness.boundary(
             lambda: _state(
                 wm,
+                latent_arch,
                 finished,
                 {
                     "index": index,

@@ -28,7 +28,10 @@ DRIFT_EPISODES = 32
 """Real SP episodes per member and model for the drift entries."""
 
 
-def _policy(model: WorldModel, arch: str, kwargs: dict, weights: dict, seed: int, device):
+def feature_policy(
+    model: WorldModel, arch: str, kwargs: dict, weights: dict, seed: int, device: Any
+) -> WMFeaturePolicy:
+    """A member's latent actor acting in the real env through ``model``'s filter."""
     net = build_network(arch, kwargs)
     net.load_state_dict(weights)
     return WMFeaturePolicy(model, net, seed=seed, device=device)
@@ -53,7 +56,7 @@ def measure_drift(
         own.load_state_dict(member["model"])
         row = {}
         for key, model in (("real_sp_final_model", final), ("real_sp_trained_model", own)):
-            policy = _policy(model, arch, kwargs, member["actor"], child_seed(seed, 2000, index),
+            policy = feature_policy(model, arch, kwargs, member["actor"], child_seed(seed, 2000, index),
                              harness.device)  # fmt: skip
             seats = torch.zeros(DRIFT_EPISODES, 2, dtype=torch.int64, device=env.device)
             episodes = play_first_episodes(env, seats, [policy], child_seed(seed, 2001, index))
