@@ -149,7 +149,7 @@ def test_holdout_with_proxy_round_trips_and_its_hash_is_stable(
 ):
     env_id = "OvercookedClassic-CrampedRoom-v0"
     cache_dir, built = smoke_holdout(env_id)
-    assert built.version == 3
+    assert built.version == 4
     proxy = built.partners[built.partner_names.index("bc-human-proxy")]
     for key in ("train_accuracy", "test_accuracy", "majority_test_accuracy", "test_nll"):
         assert proxy.params[key] == cramped_proxy.metrics[key]
@@ -183,6 +183,6 @@ def test_human_proxies_join_both_overcooked_rules():
     for env_id in ("Overcooked-CrampedRoom-v0", "OvercookedClassic-CounterCircuit-v0"):
         for tier in ho.TIERS:
             recipe = ho.recipe_for(env_id, tier)
-            assert recipe.version == 3
+            assert recipe.version == 4
             assert ho.overcooked_bc_human_proxies in [group.build for group in recipe.groups]
     assert ho.RECIPES[("MPPMR", "standard")].version == 2

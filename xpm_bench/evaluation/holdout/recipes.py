@@ -24,8 +24,9 @@ test-sized budgets for the smoke protocols):
 Version history (each version keeps its own cache file name): MPPMR v1 had no best-response
 returns. Overcooked v1: the scripted cooks; v2: + one BC human proxy ('stay' undersampled);
 v3: BC proxy on all samples with its last actions as input, + self-play partners; v4: the
-self-play partners trained with the sp generator's new ``default`` settings (issue 9: JaxMARL
-IPPO's batch shape and shaped reward, lr 1e-3; v3's were HiPT's, now the ``hipt`` preset).
+standard tier's self-play partners trained with the sp generator's new ``default`` settings
+(issue 9: JaxMARL IPPO's batch shape and shaped reward, lr 1e-3; v3's were HiPT's, now the
+``hipt`` preset); the smoke tier's stay the ``smoke`` preset.
 """
 
 from __future__ import annotations
@@ -339,13 +340,27 @@ _SP_STANDARD = {
     "event_shaping": (),
     "ppo": _SP_PPO,
 }
+# The smoke tier stays the sp generator's "smoke" preset (unchanged by issue 9: HiPT-style
+# settings at test size), so a smoke-tier partner is exactly `generate --preset smoke`.
 _SP_SMOKE = {
-    **_SP_STANDARD,
     "env_steps": 8_000,
     "num_envs": 8,
     "rollout_steps": 100,
     "arch": "auto",
-    "ppo": {**_SP_PPO, "epochs": 2, "minibatches": 2},
+    "hidden": 64,
+    "layers": 2,
+    "channels": 25,
+    "gru": 0,
+    "reward_set": "sparse",
+    "shaping_anneal_steps": 2_500_000,
+    "event_shaping": (("potting_onion", 3.0), ("potting_tomato", 3.0)),
+    "ppo": {
+        **_SP_PPO,
+        "gae_lambda": 0.98,
+        "clip": 0.05,
+        "epochs": 2,
+        "minibatches": 2,
+    },
 }
 _SP_HOLDOUT = {
     "standard": {"members": 3, "label": "default", "config": _SP_STANDARD},
@@ -389,7 +404,7 @@ PINNED_FINGERPRINTS: dict[tuple[str, str, int], str] = {
         "Overcooked",
         "smoke",
         4,
-    ): "sha256:3ea8fd51d839bf92400133ff6f0520972ef47b5aa21cee25bb69b00e142e8f86",
+    ): "sha256:98bce3d2b683fc23b102611cc6933d010b9062b94edc64c063fa1c7bfc8aec57",
 }
 
 
