@@ -176,7 +176,7 @@ def verdict(
     if ci is None:
         return "cannot tell (not run)"
     if runs < MIN_RUNS:
-        return f"cannot tell ({runs} of {MIN_RUNS} seeds)"
+        return f"cannot tell ({runs} of {MIN_RUNS} runs)"
     if holds(ci.low, ci.high):
         return "holds"
     if fails(ci.low, ci.high):

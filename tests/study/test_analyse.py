@@ -64,7 +64,7 @@ def test_verdict_rule():
     assert (v(3, 5), v(1, 2.9), v(2, 4)) == ("holds", "does not hold", "cannot tell")
     one_seed = ConfidenceInterval(5, 5, 5, 0.95)  # a single run: a zero-width interval
     assert analyse.verdict(one_seed, lambda lo, hi: lo >= 3, lambda lo, hi: hi < 3, runs=1) == (
-        "cannot tell (1 of 3 seeds)"
+        "cannot tell (1 of 3 runs)"
     )
 
 
