@@ -283,9 +283,16 @@ class TargetMonitor:
         self.check(self.population_fn(state_fn(), self.device), ledger.to_dict())
 
     def finish(self, population: Population) -> None:
-        """Check the finished population (unless the last check already saw its ledger)."""
+        """Check the finished population (unless the last check already scored all of it at
+        this ledger; a check that saw fewer members, e.g. of a generator whose state holds
+        them in another form, does not count)."""
         ledger = population.ledger
-        if self.checks and self.checks[-1]["ledger"]["env_steps"] == ledger["env_steps"]:
+        last = self.checks[-1] if self.checks else None
+        if (
+            last is not None
+            and last["ledger"]["env_steps"] == ledger["env_steps"]
+            and len(last["scores"]["member_sp"]) == self.pop_size
+        ):
             return
         self.check(population.policies(self.device), ledger)
 
